@@ -1,0 +1,157 @@
+/**
+ * TypeScript shapes of the catalog.v1 messages as @grpc/proto-loader presents
+ * them (camelCase fields, int32 as number, absent `optional` fields undefined).
+ */
+
+export interface CreateCategoryRequest {
+  name: string;
+  idempotencyKey?: string;
+}
+export interface UpdateCategoryRequest {
+  id: string;
+  name: string;
+  idempotencyKey?: string;
+}
+export interface DeleteCategoryRequest {
+  id: string;
+  idempotencyKey?: string;
+}
+export interface CreateProductRequest {
+  name: string;
+  price: string;
+  categoryId: string;
+  idempotencyKey?: string;
+}
+export interface UpdateProductRequest {
+  id: string;
+  name?: string;
+  price?: string;
+  categoryId?: string;
+  idempotencyKey?: string;
+}
+export interface DeleteProductRequest {
+  id: string;
+  idempotencyKey?: string;
+}
+
+export interface CommandReceipt {
+  commandId: string;
+  type: string;
+  aggregateId: string;
+  status: "ACCEPTED";
+  acceptedAt: string;
+}
+
+export interface CommandRequests {
+  CreateCategory: CreateCategoryRequest;
+  UpdateCategory: UpdateCategoryRequest;
+  DeleteCategory: DeleteCategoryRequest;
+  CreateProduct: CreateProductRequest;
+  UpdateProduct: UpdateProductRequest;
+  DeleteProduct: DeleteProductRequest;
+}
+
+export interface Empty {
+  [key: string]: never;
+}
+export interface GetByIdsRequest {
+  ids: string[];
+}
+export interface Page {
+  page?: number;
+  perPage?: number;
+}
+export interface ListCategoriesRequest {
+  name?: string;
+  nameContains?: string;
+  page?: Page;
+}
+export interface ListProductsRequest {
+  name?: string;
+  nameContains?: string;
+  categoryIds?: string[];
+  minPrice?: string;
+  maxPrice?: string;
+  page?: Page;
+}
+
+export interface Category {
+  id: string;
+  name: string;
+  version: number;
+  productCount: number;
+  createdAt: string;
+  updatedAt: string;
+}
+export interface CategoryList {
+  categories: Category[];
+  totalCount: number;
+}
+export interface Product {
+  id: string;
+  name: string;
+  price: string;
+  categoryId: string;
+  categoryName: string;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+}
+export interface ProductList {
+  products: Product[];
+  totalCount: number;
+}
+export interface CategoryStatistics {
+  totalCount: number;
+  withProductsCount: number;
+  emptyCount: number;
+}
+export interface ProductStatistics {
+  totalCount: number;
+  averagePrice: string;
+  totalValue: string;
+  minPrice: string;
+  maxPrice: string;
+}
+
+export type CommandState = "PENDING" | "APPLIED" | "REJECTED";
+
+export interface GetCommandRequest {
+  commandId: string;
+}
+export interface WaitForCommandRequest {
+  commandId: string;
+  timeoutMs: number;
+}
+export interface CommandStatus {
+  commandId: string;
+  type: string;
+  aggregateId: string;
+  status: CommandState;
+  code: string;
+  message: string;
+  acceptedAt: string;
+  handledAt: string;
+}
+
+export interface QueryRequests {
+  GetCategories: GetByIdsRequest;
+  ListCategories: ListCategoriesRequest;
+  GetCategoryStatistics: Empty;
+  GetProducts: GetByIdsRequest;
+  ListProducts: ListProductsRequest;
+  GetProductStatistics: Empty;
+  GetCommand: GetCommandRequest;
+  WaitForCommand: WaitForCommandRequest;
+}
+
+export interface QueryResponses {
+  GetCategories: CategoryList;
+  ListCategories: CategoryList;
+  GetCategoryStatistics: CategoryStatistics;
+  GetProducts: ProductList;
+  ListProducts: ProductList;
+  GetProductStatistics: ProductStatistics;
+  GetCommand: CommandStatus;
+  WaitForCommand: CommandStatus;
+}
