@@ -1,0 +1,111 @@
+import amqp from "amqplib";
+import postgres from "postgres";
+
+/** Where the infrastructure is expected, from the same variables the services read. */
+export interface Infrastructure {
+  writeDatabaseUrl: string;
+  readDatabaseUrl: string;
+  amqpUrl: string;
+  /** RabbitMQ management HTTP API, with credentials: http://guest:guest@localhost:15672 */
+  managementUrl: string;
+}
+
+/** Reads the infrastructure's addresses from an environment, with the developer defaults. */
+export function infrastructureFrom(env: Record<string, string | undefined>): Infrastructure {
+  return {
+    writeDatabaseUrl: env.WRITE_DATABASE_URL ?? "postgres://postgres@localhost:5432/catalog_write",
+    readDatabaseUrl: env.READ_DATABASE_URL ?? "postgres://postgres@localhost:5432/catalog_read",
+    amqpUrl: env.AMQP_URL ?? "amqp://guest:guest@localhost:5672",
+    managementUrl: env.RABBITMQ_MANAGEMENT_URL ?? "http://guest:guest@localhost:15672",
+  };
+}
+
+/** The same server's maintenance database, which always exists. */
+export function maintenanceUrl(databaseUrl: string): string {
+  const url = new URL(databaseUrl);
+  url.pathname = "/postgres";
+  return url.toString();
+}
+
+/** Hides the password of a URL for printing. */
+export function redact(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = "***";
+  return parsed.toString();
+}
+
+/** Answers undefined if PostgreSQL at that URL's server answers a query, else why not. */
+export async function probePostgres(databaseUrl: string): Promise<string | undefined> {
+  const sql = postgres(maintenanceUrl(databaseUrl), {
+    max: 1,
+    connect_timeout: 3,
+    onnotice: () => {},
+  });
+  try {
+    await sql`select 1`;
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
+
+/** Answers undefined if RabbitMQ accepts an AMQP connection at that URL, else why not. */
+export async function probeRabbitMq(amqpUrl: string): Promise<string | undefined> {
+  try {
+    const connection = await amqp.connect(amqpUrl, { timeout: 3000 });
+    await connection.close();
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message || String(error) : String(error);
+  }
+}
+
+/** The URL without credentials, and the Authorization header they make. */
+export function managementEndpoint(managementUrl: string): { base: string; authorization: string } {
+  const url = new URL(managementUrl);
+  const user = decodeURIComponent(url.username || "guest");
+  const password = decodeURIComponent(url.password || "guest");
+  url.username = "";
+  url.password = "";
+  return {
+    base: url.toString().replace(/\/$/, ""),
+    authorization: `Basic ${btoa(`${user}:${password}`)}`,
+  };
+}
+
+/** Calls the RabbitMQ management HTTP API; throws with the answer's text when it fails. */
+export async function managementApi(
+  managementUrl: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
+  const { base, authorization } = managementEndpoint(managementUrl);
+  const response = await fetch(`${base}/api${path}`, {
+    method,
+    headers: { authorization, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(5000),
+  });
+  const text = await response.text();
+  if (!response.ok) {
+    throw new Error(`RabbitMQ management API ${method} ${path} failed: ${response.status} ${text}`);
+  }
+  return text ? JSON.parse(text) : undefined;
+}
+
+/** Answers whether a Docker engine (not just the client) is reachable. */
+export async function dockerEngineAvailable(): Promise<boolean> {
+  try {
+    const { success } = await new Deno.Command("docker", {
+      args: ["info", "--format", "{{.ServerVersion}}"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return success;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * `deno task dev`: checks the infrastructure (starting it with Docker Compose
+ * when it is missing and a Docker engine is there), starts the four services
+ * with prefixed logs (the worker creates and migrates the databases), loads the
+ * demo data once and prints where to look. Ctrl-C stops everything.
+ */
+import {
+  dockerEngineAvailable,
+  infrastructureFrom,
+  managementEndpoint,
+  probePostgres,
+  probeRabbitMq,
+  redact,
+} from "./infra.ts";
+import { seedDemoData } from "./seed.ts";
+import { defaultPorts, startStack } from "./stack.ts";
+
+const env = Deno.env.toObject();
+const infra = infrastructureFrom(env);
+
+async function missingInfrastructure(): Promise<string[]> {
+  const [postgresProblem, rabbitProblem] = await Promise.all([
+    probePostgres(infra.writeDatabaseUrl),
+    probeRabbitMq(infra.amqpUrl),
+  ]);
+  const missing: string[] = [];
+  if (postgresProblem) {
+    missing.push(`PostgreSQL at ${redact(infra.writeDatabaseUrl)} (${postgresProblem})`);
+  }
+  if (rabbitProblem) missing.push(`RabbitMQ at ${redact(infra.amqpUrl)} (${rabbitProblem})`);
+  return missing;
+}
+
+async function ensureInfrastructure(): Promise<void> {
+  let missing = await missingInfrastructure();
+  if (missing.length === 0) return;
+  if (await dockerEngineAvailable()) {
+    console.log(`Not answering: ${missing.join("; ")}. Starting them with Docker Compose…`);
+    const { success } = await new Deno.Command("docker", {
+      args: ["compose", "up", "--detach", "--wait"],
+      cwd: new URL("../", import.meta.url).pathname,
+    }).spawn().status;
+    if (!success) throw new Error("Cannot start the infrastructure: docker compose up failed");
+    missing = await missingInfrastructure();
+    if (missing.length === 0) return;
+  }
+  console.error(
+    [
+      "Cannot start the catalog: the infrastructure it needs is not answering.",
+      ...missing.map((item) => `  - ${item}`),
+      "",
+      "Start them in one of these ways, then run `deno task dev` again:",
+      "  - with Docker:        docker compose up --detach --wait",
+      "  - installed locally:  start PostgreSQL (trust auth for user postgres on 5432) and",
+      "                        RabbitMQ (guest/guest on 5672), e.g. `rabbitmq-server -detached`",
+      "  - elsewhere:          set WRITE_DATABASE_URL, READ_DATABASE_URL and AMQP_URL",
+    ].join("\n"),
+  );
+  Deno.exit(1);
+}
+
+async function managementUiUrl(): Promise<string> {
+  const { base, authorization } = managementEndpoint(infra.managementUrl);
+  try {
+    const response = await fetch(`${base}/api/overview`, {
+      headers: { authorization },
+      signal: AbortSignal.timeout(2000),
+    });
+    await response.body?.cancel();
+    if (response.ok) return `${base}/  (guest / guest)`;
+  } catch {
+    // Reported below.
+  }
+  return `${base}/  (not answering: enable it with \`rabbitmq-plugins enable rabbitmq_management\`)`;
+}
+
+await ensureInfrastructure();
+const ports = {
+  gateway: Number(env.GATEWAY_PORT ?? defaultPorts.gateway),
+  command: Number(env.COMMAND_GRPC_PORT ?? defaultPorts.command),
+  query: Number(env.QUERY_GRPC_PORT ?? defaultPorts.query),
+};
+const stack = await startStack({ ports });
+
+let stopping = false;
+async function shutdown(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  console.log("Stopping the catalog…");
+  await stack.close();
+  console.log("Stopped.");
+  Deno.exit(0);
+}
+Deno.addSignalListener("SIGINT", shutdown);
+Deno.addSignalListener("SIGTERM", shutdown);
+
+try {
+  const totals = await seedDemoData(stack.graphqlUrl);
+  console.log(`Demo data: ${totals.categories} categories, ${totals.products} products.`);
+} catch (error) {
+  console.warn(`Demo data not loaded: ${error instanceof Error ? error.message : error}`);
+}
+
+console.log(
+  [
+    "",
+    "The catalog is running:",
+    `  GraphQL and GraphiQL  http://localhost:${ports.gateway}/graphql`,
+    `  Health / readiness    http://localhost:${ports.gateway}/health  /ready`,
+    `  Command gRPC          localhost:${ports.command}`,
+    `  Query gRPC            localhost:${ports.query}`,
+    `  RabbitMQ management   ${await managementUiUrl()}`,
+    "Press Ctrl-C to stop.",
+    "",
+  ].join("\n"),
+);
