@@ -48,10 +48,12 @@ export async function createSandbox(label = "t"): Promise<Sandbox> {
     managementUrl: infra.managementUrl,
     async dispose() {
       await managementApi(infra.managementUrl, "DELETE", `/vhosts/${vhost}`).catch(() => {});
-      for (const [url, name] of [[infra.writeDatabaseUrl, writeName], [
-        infra.readDatabaseUrl,
-        readName,
-      ]] as const) {
+      for (
+        const [url, name] of [[infra.writeDatabaseUrl, writeName], [
+          infra.readDatabaseUrl,
+          readName,
+        ]] as const
+      ) {
         const sql = postgres(maintenanceUrl(url), { max: 1, onnotice: () => {} });
         try {
           await sql.unsafe(`drop database if exists "${name}" with (force)`);

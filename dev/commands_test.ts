@@ -1,0 +1,204 @@
+import assert from "node:assert/strict";
+import { withSystem } from "./_testing.ts";
+
+interface Category {
+  id: string;
+  name: string;
+  createdAt: string;
+  updatedAt: string;
+}
+interface Product {
+  id: string;
+  name: string;
+  price: number;
+  categoryId: string;
+  category: { id: string; name: string } | null;
+}
+
+const PRODUCT = "id name price categoryId category { id name }";
+
+Deno.test("the seed's mutations apply through HTTP and enforce the domain rules", async (t) => {
+  await withSystem(async ({ gql, data }) => {
+    const createCategory = async (name: string) =>
+      (await data<{ createCategory: Category }>(
+        "mutation ($name: String!) { createCategory(input: { name: $name }) { id name createdAt updatedAt } }",
+        { name },
+      )).createCategory;
+    const createProduct = async (input: { name: string; price: number; categoryId: string }) =>
+      (await data<{ createProduct: Product }>(
+        `mutation ($input: CreateProductInput!) { createProduct(input: $input) { ${PRODUCT} } }`,
+        { input },
+      )).createProduct;
+
+    const toys = await createCategory("  Toys  ");
+    const games = await createCategory("Games");
+
+    await t.step("createCategory(input) returns the category with a trimmed name", () => {
+      assert.equal(toys.name, "Toys");
+      assert.match(toys.id, /^[0-9a-f-]{36}$/);
+      assert.ok(!Number.isNaN(Date.parse(toys.createdAt)));
+    });
+
+    await t.step("createProduct(input) is readable at once (read-your-writes)", async () => {
+      const kite = await createProduct({ name: "Kite", price: 19.99, categoryId: toys.id });
+      assert.deepEqual(kite, {
+        id: kite.id,
+        name: "Kite",
+        price: 19.99,
+        categoryId: toys.id,
+        category: { id: toys.id, name: "Toys" },
+      });
+      const read = await data<{ product: Product; products: Product[] }>(
+        `query ($id: ID!) { product(id: $id) { ${PRODUCT} } products { id } }`,
+        { id: kite.id },
+      );
+      assert.deepEqual(read.product, kite);
+      assert.ok(read.products.some((product) => product.id === kite.id));
+    });
+
+    const yoyo = await createProduct({ name: "Yo-yo", price: 3.5, categoryId: toys.id });
+
+    await t.step("updateCategory(input) renames, and products show the new name", async () => {
+      const result = await data<{ updateCategory: Category; product: Product }>(
+        `mutation ($id: ID!) { updateCategory(input: { id: $id, name: "Toys & Games" }) { id name } }`,
+        { id: toys.id },
+      );
+      assert.deepEqual(result.updateCategory, { id: toys.id, name: "Toys & Games" });
+      const read = await data<{ product: Product }>(
+        `query ($id: ID!) { product(id: $id) { ${PRODUCT} } }`,
+        { id: yoyo.id },
+      );
+      assert.equal(read.product.category?.name, "Toys & Games");
+    });
+
+    await t.step("updateProduct(input) changes only the fields given", async () => {
+      const priced = await data<{ updateProduct: Product }>(
+        `mutation ($id: ID!) { updateProduct(input: { id: $id, price: 4.25 }) { ${PRODUCT} } }`,
+        { id: yoyo.id },
+      );
+      assert.equal(priced.updateProduct.price, 4.25);
+      assert.equal(priced.updateProduct.name, "Yo-yo");
+      const moved = await data<{ updateProduct: Product }>(
+        `mutation ($id: ID!, $category: ID!) {
+          updateProduct(input: { id: $id, name: "Yo-yo Pro", categoryId: $category }) { ${PRODUCT} }
+        }`,
+        { id: yoyo.id, category: games.id },
+      );
+      assert.deepEqual(moved.updateProduct, {
+        id: yoyo.id,
+        name: "Yo-yo Pro",
+        price: 4.25,
+        categoryId: games.id,
+        category: { id: games.id, name: "Games" },
+      });
+    });
+
+    await t.step("deleteProduct(id) answers true and the product is gone", async () => {
+      const result = await data<{ deleteProduct: boolean }>(
+        "mutation ($id: ID!) { deleteProduct(id: $id) }",
+        { id: yoyo.id },
+      );
+      assert.equal(result.deleteProduct, true);
+      const read = await data<{ product: Product | null; productExists: boolean }>(
+        "query ($id: ID!) { product(id: $id) { id } productExists(id: $id) }",
+        { id: yoyo.id },
+      );
+      assert.deepEqual(read, { product: null, productExists: false });
+    });
+
+    await t.step("deleteCategory(id) answers true for an empty category", async () => {
+      const result = await data<{ deleteCategory: boolean; categoryExists: boolean }>(
+        "mutation ($id: ID!) { deleteCategory(id: $id) }",
+        { id: games.id },
+      );
+      assert.equal(result.deleteCategory, true);
+      const read = await data<{ categoryExists: boolean }>(
+        "query ($id: ID!) { categoryExists(id: $id) }",
+        { id: games.id },
+      );
+      assert.equal(read.categoryExists, false);
+    });
+
+    await t.step("a taken category name, in any case, is CATEGORY_NAME_TAKEN", async () => {
+      const created = await gql(
+        'mutation { createCategory(input: { name: "TOYS & games" }) { id } }',
+      );
+      assert.equal(created.errors?.[0]?.extensions?.code, "CATEGORY_NAME_TAKEN");
+      assert.match(String(created.errors?.[0]?.extensions?.commandId), /^[0-9a-f-]{36}$/);
+      const other = await createCategory("Puzzles");
+      const renamed = await gql(
+        'mutation ($id: ID!) { updateCategory(input: { id: $id, name: "toys & GAMES" }) { id } }',
+        { id: other.id },
+      );
+      assert.equal(renamed.errors?.[0]?.extensions?.code, "CATEGORY_NAME_TAKEN");
+    });
+
+    await t.step("a product in an unknown category is CATEGORY_NOT_FOUND", async () => {
+      const result = await gql(
+        `mutation { createProduct(input: { name: "Ghost", price: 1,
+          categoryId: "00000000-0000-4000-8000-000000000000" }) { id } }`,
+      );
+      assert.equal(result.errors?.[0]?.extensions?.code, "CATEGORY_NOT_FOUND");
+      const stats = await data<{ searchProducts: Product[] }>(
+        '{ searchProducts(searchTerm: "Ghost") { id } }',
+      );
+      assert.deepEqual(stats.searchProducts, []);
+    });
+
+    await t.step("updating or deleting an unknown id is NOT_FOUND", async () => {
+      const unknown = "00000000-0000-4000-8000-000000000001";
+      const results = await Promise.all([
+        gql(`mutation { updateProduct(input: { id: "${unknown}", price: 2 }) { id } }`),
+        gql(`mutation { deleteProduct(id: "${unknown}") }`),
+        gql(`mutation { updateCategory(input: { id: "${unknown}", name: "X" }) { id } }`),
+        gql(`mutation { deleteCategory(id: "${unknown}") }`),
+      ]);
+      for (const result of results) assert.equal(result.errors?.[0]?.extensions?.code, "NOT_FOUND");
+    });
+
+    await t.step("deleting a category that has products is CATEGORY_NOT_EMPTY", async () => {
+      const result = await gql("mutation ($id: ID!) { deleteCategory(id: $id) }", { id: toys.id });
+      assert.equal(result.errors?.[0]?.extensions?.code, "CATEGORY_NOT_EMPTY");
+      const read = await data<{ categoryExists: boolean }>(
+        "query ($id: ID!) { categoryExists(id: $id) }",
+        { id: toys.id },
+      );
+      assert.equal(read.categoryExists, true);
+    });
+
+    await t.step("bad input is INVALID_ARGUMENT naming every offending field", async () => {
+      const result = await gql(
+        `mutation { createProduct(input: { name: "   ", price: 0.001, categoryId: "nope" }) { id } }`,
+      );
+      const error = result.errors?.[0];
+      assert.equal(error?.extensions?.code, "INVALID_ARGUMENT");
+      const fields = (error?.extensions?.fields as { field: string }[]).map((field) => field.field);
+      assert.deepEqual(fields.sort(), ["categoryId", "name", "price"]);
+      const tooLong = await gql(
+        `mutation { createCategory(input: { name: "${"x".repeat(101)}" }) { id } }`,
+      );
+      assert.equal(tooLong.errors?.[0]?.extensions?.code, "INVALID_ARGUMENT");
+      const priceRange = await gql(
+        `mutation ($id: ID!) { createProduct(input: { name: "Gold", price: 1000000, categoryId: $id }) { id } }`,
+        { id: toys.id },
+      );
+      assert.equal(priceRange.errors?.[0]?.extensions?.code, "INVALID_ARGUMENT");
+    });
+
+    await t.step(
+      "the same idempotency key creates one category however often it is sent",
+      async () => {
+        const send = () =>
+          data<{ createCategory: Category }>(
+            'mutation { createCategory(input: { name: "Dolls" }, idempotencyKey: "dolls-1") { id name } }',
+          );
+        const [first, second] = [await send(), await send()];
+        assert.equal(first.createCategory.id, second.createCategory.id);
+        const read = await data<{ searchCategories: Category[] }>(
+          '{ searchCategories(searchTerm: "Dolls") { id } }',
+        );
+        assert.equal(read.searchCategories.length, 1);
+      },
+    );
+  });
+});
