@@ -238,6 +238,42 @@ Deno.test("the seed's queries answer with the demo data through HTTP", async (t)
       });
     });
 
+    await t.step(
+      "a stock gRPC client lists both services by reflection and sees SERVING",
+      async () => {
+        const buf = async (...args: string[]) => {
+          const { code, stdout, stderr } = await new Deno.Command("npx", {
+            args: [
+              "--yes",
+              "@bufbuild/buf@1.75.0",
+              "curl",
+              "--protocol",
+              "grpc",
+              "--http2-prior-knowledge",
+              ...args,
+            ],
+            stdout: "piped",
+            stderr: "piped",
+          }).output();
+          assert.equal(code, 0, new TextDecoder().decode(stderr));
+          return new TextDecoder().decode(stdout);
+        };
+        const commandMethods = await buf(
+          "--list-methods",
+          `http://localhost:${stack.ports.command}`,
+        );
+        assert.match(commandMethods, /catalog\.v1\.CommandService\/CreateProduct/);
+        const queryMethods = await buf("--list-methods", `http://localhost:${stack.ports.query}`);
+        assert.match(queryMethods, /catalog\.v1\.QueryService\/ListProducts/);
+        for (const port of [stack.ports.command, stack.ports.query]) {
+          const health = JSON.parse(
+            await buf(`http://localhost:${port}/grpc.health.v1.Health/Check`),
+          );
+          assert.deepEqual(health, { status: "SERVING" });
+        }
+      },
+    );
+
     await t.step("seeding again adds nothing", async () => {
       assert.deepEqual(await seedDemoData(stack.graphqlUrl), seeded);
     });

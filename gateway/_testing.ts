@@ -1,0 +1,355 @@
+/**
+ * In-memory stand-ins for the command and query services, and helpers to
+ * post GraphQL to a gateway in process. For this folder's tests only.
+ */
+import {
+  type CallOptions,
+  type Category,
+  type CommandReceipt,
+  type CommandRequests,
+  type CommandStatus,
+  grpc,
+  type Product,
+} from "@catalog/proto";
+import type { YogaLogger } from "graphql-yoga";
+import { defaultConfig, type GatewayConfig } from "./config.ts";
+import type { CommandCalls, QueryCalls } from "./context.ts";
+import { createGateway, type Gateway, type GatewayOptions } from "./gateway.ts";
+
+/** One recorded call to a fake service. */
+export interface Call {
+  method: string;
+  request: unknown;
+  options?: CallOptions;
+}
+
+/** What the fake worker does with the next commands. */
+export type Outcome =
+  | { status: "APPLIED" }
+  | { status: "PENDING" }
+  | { status: "REJECTED"; code: string; message: string };
+
+const clock = () => "2026-01-02T03:04:05.000Z";
+
+function cents(price: string): number {
+  const [whole, fraction = ""] = price.split(".");
+  return Number(whole) * 100 + Number(fraction.padEnd(2, "0"));
+}
+
+function page<T>(items: T[], request: { page?: { page?: number; perPage?: number } }): T[] {
+  const perPage = request.page?.perPage ?? 0;
+  if (perPage === 0) return items;
+  const start = (Math.max(request.page?.page ?? 1, 1) - 1) * perPage;
+  return items.slice(start, start + perPage);
+}
+
+/** A gRPC ServiceError as @grpc/grpc-js makes them. */
+export function serviceError(
+  code: grpc.status,
+  details: string,
+  trailers: Record<string, string> = {},
+): Error {
+  const metadata = new grpc.Metadata();
+  for (const [key, value] of Object.entries(trailers)) metadata.set(key, value);
+  return Object.assign(new Error(`${code} ${grpc.status[code]}: ${details}`), {
+    code,
+    details,
+    metadata,
+  });
+}
+
+/**
+ * A catalog kept in memory, served through the query service's calls and
+ * changed through the command service's calls, recording every call.
+ */
+export class FakeBackends {
+  categories = new Map<string, Category>();
+  products = new Map<string, Product>();
+  statuses = new Map<string, CommandStatus>();
+  calls: Call[] = [];
+  /** What happens to the commands sent from now on. */
+  outcome: Outcome = { status: "APPLIED" };
+  /** Errors that a method throws instead of answering, by method name. */
+  failures = new Map<string, unknown>();
+
+  /** Calls of one method, in order. */
+  callsOf(method: string): Call[] {
+    return this.calls.filter((call) => call.method === method);
+  }
+
+  addCategory(name: string, id = crypto.randomUUID()): Category {
+    const category = {
+      id,
+      name,
+      version: 1,
+      productCount: 0,
+      createdAt: clock(),
+      updatedAt: clock(),
+    };
+    this.categories.set(id, category);
+    return category;
+  }
+
+  addProduct(name: string, price: string, categoryId: string, id = crypto.randomUUID()): Product {
+    const category = this.categories.get(categoryId)!;
+    category.productCount++;
+    const product = {
+      id,
+      name,
+      price,
+      categoryId,
+      categoryName: category.name,
+      version: 1,
+      createdAt: clock(),
+      updatedAt: clock(),
+    };
+    this.products.set(id, product);
+    return product;
+  }
+
+  #record<T>(method: string, request: unknown, options: CallOptions | undefined, answer: () => T) {
+    this.calls.push({ method, request, options });
+    const failure = this.failures.get(method);
+    if (failure !== undefined) return Promise.reject(failure);
+    // A copy, as gRPC gives: a later change must not reach an answer already given.
+    return Promise.resolve().then(answer).then((value) => structuredClone(value));
+  }
+
+  #sortedCategories(): Category[] {
+    return [...this.categories.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  #sortedProducts(): Product[] {
+    return [...this.products.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  #send(type: keyof CommandRequests, aggregateId: string, apply: () => void): CommandReceipt {
+    const commandId = crypto.randomUUID();
+    const outcome = this.outcome;
+    if (outcome.status === "APPLIED") apply();
+    this.statuses.set(commandId, {
+      commandId,
+      type,
+      aggregateId,
+      status: outcome.status,
+      code: outcome.status === "REJECTED" ? outcome.code : "",
+      message: outcome.status === "REJECTED" ? outcome.message : "",
+      acceptedAt: clock(),
+      handledAt: outcome.status === "PENDING" ? "" : clock(),
+    });
+    return { commandId, type, aggregateId, status: "ACCEPTED", acceptedAt: clock() };
+  }
+
+  /** The query service's calls. */
+  readonly queries: QueryCalls = {
+    GetCategories: (request, options) =>
+      this.#record("GetCategories", request, options, () => {
+        const categories = request.ids.flatMap((id) => this.categories.get(id) ?? []);
+        return { categories, totalCount: categories.length };
+      }),
+    ListCategories: (request, options) =>
+      this.#record("ListCategories", request, options, () => {
+        const matches = this.#sortedCategories().filter((category) =>
+          (request.name === undefined ||
+            category.name.toLowerCase() === request.name.toLowerCase()) &&
+          (request.nameContains === undefined ||
+            category.name.toLowerCase().includes(request.nameContains.toLowerCase()))
+        );
+        return { categories: page(matches, request), totalCount: matches.length };
+      }),
+    GetCategoryStatistics: (request, options) =>
+      this.#record("GetCategoryStatistics", request, options, () => {
+        const all = [...this.categories.values()];
+        const withProducts = all.filter((category) => category.productCount > 0).length;
+        return {
+          totalCount: all.length,
+          withProductsCount: withProducts,
+          emptyCount: all.length - withProducts,
+        };
+      }),
+    GetProducts: (request, options) =>
+      this.#record("GetProducts", request, options, () => {
+        const products = request.ids.flatMap((id) => this.products.get(id) ?? []);
+        return { products, totalCount: products.length };
+      }),
+    ListProducts: (request, options) =>
+      this.#record("ListProducts", request, options, () => {
+        const matches = this.#sortedProducts().filter((product) =>
+          (request.name === undefined ||
+            product.name.toLowerCase() === request.name.toLowerCase()) &&
+          (request.nameContains === undefined ||
+            product.name.toLowerCase().includes(request.nameContains.toLowerCase())) &&
+          (!request.categoryIds?.length || request.categoryIds.includes(product.categoryId)) &&
+          (request.minPrice === undefined || cents(product.price) >= cents(request.minPrice)) &&
+          (request.maxPrice === undefined || cents(product.price) <= cents(request.maxPrice))
+        );
+        return { products: page(matches, request), totalCount: matches.length };
+      }),
+    GetProductStatistics: (request, options) =>
+      this.#record("GetProductStatistics", request, options, () => {
+        const prices = [...this.products.values()].map((product) => cents(product.price));
+        const format = (value: number) => (value / 100).toFixed(2);
+        const total = prices.reduce((sum, value) => sum + value, 0);
+        return {
+          totalCount: prices.length,
+          averagePrice: prices.length ? format(Math.round(total / prices.length)) : "",
+          totalValue: prices.length ? format(total) : "",
+          minPrice: prices.length ? format(Math.min(...prices)) : "",
+          maxPrice: prices.length ? format(Math.max(...prices)) : "",
+        };
+      }),
+    GetCommand: (request, options) =>
+      this.#record("GetCommand", request, options, () => {
+        const status = this.statuses.get(request.commandId);
+        if (!status) throw serviceError(grpc.status.NOT_FOUND, "Cannot find the command");
+        return status;
+      }),
+    WaitForCommand: (request, options) =>
+      this.#record("WaitForCommand", request, options, () => {
+        const status = this.statuses.get(request.commandId);
+        if (!status) throw serviceError(grpc.status.NOT_FOUND, "Cannot find the command");
+        return status;
+      }),
+  };
+
+  /** The command service's calls; with outcome APPLIED they change the catalog at once. */
+  readonly commands: CommandCalls = {
+    CreateCategory: (request, options) =>
+      this.#record("CreateCategory", request, options, () => {
+        const id = crypto.randomUUID();
+        return this.#send("CreateCategory", id, () => this.addCategory(request.name.trim(), id));
+      }),
+    UpdateCategory: (request, options) =>
+      this.#record(
+        "UpdateCategory",
+        request,
+        options,
+        () =>
+          this.#send("UpdateCategory", request.id, () => {
+            const category = this.categories.get(request.id)!;
+            category.name = request.name.trim();
+            category.version++;
+          }),
+      ),
+    DeleteCategory: (request, options) =>
+      this.#record(
+        "DeleteCategory",
+        request,
+        options,
+        () => this.#send("DeleteCategory", request.id, () => this.categories.delete(request.id)),
+      ),
+    CreateProduct: (request, options) =>
+      this.#record("CreateProduct", request, options, () => {
+        const id = crypto.randomUUID();
+        return this.#send("CreateProduct", id, () => {
+          const [whole, fraction = ""] = request.price.split(".");
+          this.addProduct(
+            request.name,
+            `${whole}.${fraction.padEnd(2, "0")}`,
+            request.categoryId,
+            id,
+          );
+        });
+      }),
+    UpdateProduct: (request, options) =>
+      this.#record(
+        "UpdateProduct",
+        request,
+        options,
+        () =>
+          this.#send("UpdateProduct", request.id, () => {
+            const product = this.products.get(request.id)!;
+            if (request.name !== undefined) product.name = request.name;
+            if (request.price !== undefined) product.price = request.price;
+            if (request.categoryId !== undefined) {
+              product.categoryId = request.categoryId;
+              product.categoryName = this.categories.get(request.categoryId)!.name;
+            }
+            product.version++;
+          }),
+      ),
+    DeleteProduct: (request, options) =>
+      this.#record(
+        "DeleteProduct",
+        request,
+        options,
+        () => this.#send("DeleteProduct", request.id, () => this.products.delete(request.id)),
+      ),
+  };
+}
+
+/** A logger that keeps what it is told to log as an error. */
+export function recordingLogger(): YogaLogger & { errors: unknown[] } {
+  const errors: unknown[] = [];
+  return {
+    errors,
+    debug() {},
+    info() {},
+    warn() {},
+    error(...args: unknown[]) {
+      errors.push(...args);
+    },
+  };
+}
+
+/** Test config: the defaults, with a short wait for commands. */
+export const testConfig: GatewayConfig = { ...defaultConfig, commandWaitTimeoutMs: 50 };
+
+/** A gateway over fake backends, with helpers to post GraphQL to it in process. */
+export interface TestGateway {
+  gateway: Gateway;
+  backends: FakeBackends;
+  logger: ReturnType<typeof recordingLogger>;
+  /** Posts one operation and parses the JSON answer, whatever its errors. */
+  gql<T = Record<string, unknown>>(
+    query: string,
+    variables?: Record<string, unknown>,
+  ): Promise<GraphQLResponse<T>>;
+  /** Like gql(), but throws unless the answer has data and no errors. */
+  gqlData<T = Record<string, unknown>>(
+    query: string,
+    variables?: Record<string, unknown>,
+  ): Promise<T>;
+}
+
+/** A GraphQL response as JSON. */
+export interface GraphQLResponse<T = Record<string, unknown>> {
+  data?: T | null;
+  errors?: {
+    message: string;
+    path?: (string | number)[];
+    extensions?: Record<string, unknown>;
+  }[];
+}
+
+/** A gateway over fresh fake backends, logging into a recordingLogger(). */
+export function testGateway(options: Partial<GatewayOptions> = {}): TestGateway {
+  const backends = new FakeBackends();
+  const logger = recordingLogger();
+  const gateway = createGateway({
+    commands: backends.commands,
+    queries: backends.queries,
+    config: testConfig,
+    checkBackend: () => Promise.resolve("SERVING"),
+    logging: logger,
+    ...options,
+  });
+  async function gql<T>(query: string, variables?: Record<string, unknown>) {
+    const response = await gateway.fetch(
+      new Request("http://localhost/graphql", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query, variables }),
+      }),
+    );
+    return await response.json() as GraphQLResponse<T>;
+  }
+  async function gqlData<T>(query: string, variables?: Record<string, unknown>) {
+    const result = await gql<T>(query, variables);
+    if (result.errors?.length || !result.data) {
+      throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
+    }
+    return result.data;
+  }
+  return { gateway, backends, logger, gql, gqlData };
+}

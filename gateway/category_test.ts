@@ -1,0 +1,259 @@
+import assert from "node:assert/strict";
+import { fieldErrorsMetadataKey, grpc } from "@catalog/proto";
+import { serviceError, testGateway } from "./_testing.ts";
+
+const missing = "00000000-0000-4000-8000-000000000000";
+
+Deno.test("category(id) finds a category, and null for an unknown or malformed id", async () => {
+  const { backends, gqlData } = testGateway();
+  const books = backends.addCategory("Books");
+  const data = await gqlData(
+    `query ($id: ID!, $upper: ID!) {
+      a: category(id: $id) { id name createdAt updatedAt version productCount }
+      b: category(id: $upper) { id }
+      c: category(id: "${missing}") { id }
+      d: category(id: "not-a-uuid") { id }
+    }`,
+    { id: books.id, upper: books.id.toUpperCase() },
+  );
+  assert.deepEqual(data, {
+    a: {
+      id: books.id,
+      name: "Books",
+      createdAt: "2026-01-02T03:04:05.000Z",
+      updatedAt: "2026-01-02T03:04:05.000Z",
+      version: 1,
+      productCount: 0,
+    },
+    b: { id: books.id },
+    c: null,
+    d: null,
+  });
+  // The well-formed ids, one of them in upper case, went out in one lookup; the malformed one in none.
+  const lookups = backends.callsOf("GetCategories");
+  assert.equal(lookups.length, 1);
+  assert.deepEqual((lookups[0]!.request as { ids: string[] }).ids, [books.id, missing]);
+});
+
+Deno.test("categoryExists(id) answers true and false, also for a malformed id", async () => {
+  const { backends, gqlData } = testGateway();
+  const books = backends.addCategory("Books");
+  const data = await gqlData(
+    `query ($id: ID!) {
+      a: categoryExists(id: $id) b: categoryExists(id: "${missing}") c: categoryExists(id: "x")
+    }`,
+    { id: books.id },
+  );
+  assert.deepEqual(data, { a: true, b: false, c: false });
+});
+
+Deno.test("categoryByName(name) asks for one exact match", async () => {
+  const { backends, gqlData } = testGateway();
+  const books = backends.addCategory("Books");
+  const data = await gqlData(
+    '{ a: categoryByName(name: "books") { id } b: categoryByName(name: "Boo") { id } }',
+  );
+  assert.deepEqual(data, { a: { id: books.id }, b: null });
+  assert.deepEqual(backends.callsOf("ListCategories")[0]!.request, {
+    name: "books",
+    page: { page: 1, perPage: 1 },
+  });
+});
+
+Deno.test("searchCategories(searchTerm) asks for names containing the term", async () => {
+  const { backends, gqlData } = testGateway();
+  backends.addCategory("Home & Kitchen");
+  backends.addCategory("Books");
+  const data = await gqlData('{ searchCategories(searchTerm: "KITCH") { name } }');
+  assert.deepEqual(data, { searchCategories: [{ name: "Home & Kitchen" }] });
+  assert.deepEqual(backends.callsOf("ListCategories")[0]!.request, { nameContains: "KITCH" });
+});
+
+Deno.test("categoriesPaginated(page, perPage) pages, 1 and 10 by default", async () => {
+  const { backends, gqlData } = testGateway();
+  for (const name of ["A", "B", "C", "D", "E"]) backends.addCategory(name);
+  const data = await gqlData(`{ first: categoriesPaginated(page: 1, perPage: 2) { name }
+       last: categoriesPaginated(page: 3, perPage: 2) { name }
+       all: categoriesPaginated { name } }`);
+  assert.deepEqual(data, {
+    first: [{ name: "A" }, { name: "B" }],
+    last: [{ name: "E" }],
+    all: ["A", "B", "C", "D", "E"].map((name) => ({ name })),
+  });
+  assert.deepEqual(backends.callsOf("ListCategories")[2]!.request, {
+    page: { page: 1, perPage: 10 },
+  });
+});
+
+Deno.test("categoriesPaginated(page, perPage) refuses a page below 1 or over 100 items", async () => {
+  const { backends, gql, gqlData } = testGateway();
+  for (
+    const [args, fields] of [
+      ["page: 0", ["page"]],
+      ["perPage: 0", ["perPage"]],
+      ["perPage: 101", ["perPage"]],
+      ["page: -1, perPage: 1000", ["page", "perPage"]],
+    ] as const
+  ) {
+    const result = await gql(`{ categoriesPaginated(${args}) { id } }`);
+    const error = result.errors?.[0];
+    assert.equal(error?.extensions?.code, "INVALID_ARGUMENT", args);
+    assert.deepEqual(
+      (error?.extensions?.fields as { field: string }[]).map((field) => field.field),
+      fields,
+    );
+  }
+  assert.equal(backends.callsOf("ListCategories").length, 0);
+  const edge = await gqlData("{ categoriesPaginated(page: 1, perPage: 100) { id } }");
+  assert.deepEqual(edge, { categoriesPaginated: [] });
+});
+
+Deno.test("categoryStatistics counts categories with and without products", async () => {
+  const { backends, gqlData } = testGateway();
+  const books = backends.addCategory("Books");
+  backends.addCategory("Garden");
+  backends.addProduct("Novel", "12.00", books.id);
+  const data = await gqlData(
+    "{ categoryStatistics { totalCount hasCategories withProductsCount emptyCount } }",
+  );
+  assert.deepEqual(data, {
+    categoryStatistics: {
+      totalCount: 2,
+      hasCategories: true,
+      withProductsCount: 1,
+      emptyCount: 1,
+    },
+  });
+  const empty = testGateway();
+  const none = await empty.gqlData("{ categoryStatistics { hasCategories } }");
+  assert.deepEqual(none, { categoryStatistics: { hasCategories: false } });
+});
+
+Deno.test("createCategory(input) sends one command and returns the category", async () => {
+  const { backends, gqlData } = testGateway();
+  const data = await gqlData<{ createCategory: { id: string; name: string } }>(
+    'mutation { createCategory(input: { name: "  Toys " }, idempotencyKey: "k-1") { id name version products { id } } }',
+  );
+  assert.equal(data.createCategory.name, "Toys");
+  assert.deepEqual(data.createCategory, {
+    id: data.createCategory.id,
+    name: "Toys",
+    version: 1,
+    products: [],
+  });
+  const [create] = backends.callsOf("CreateCategory");
+  assert.deepEqual(create!.request, { name: "  Toys ", idempotencyKey: "k-1" });
+  assert.equal(create!.options?.timeoutMs, 5000);
+  assert.equal(create!.options?.metadata?.["x-actor"], "anonymous");
+  const [wait] = backends.callsOf("WaitForCommand");
+  assert.equal((wait!.request as { timeoutMs: number }).timeoutMs, 50);
+  assert.ok(wait!.options!.timeoutMs! > 50);
+});
+
+Deno.test("createCategory(input) leaves the idempotency key out when none is given", async () => {
+  const { backends, gqlData } = testGateway();
+  await gqlData('mutation { createCategory(input: { name: "Toys" }) { id } }');
+  assert.deepEqual(backends.callsOf("CreateCategory")[0]!.request, { name: "Toys" });
+});
+
+Deno.test("updateCategory(input) returns the renamed category, read afresh", async () => {
+  const { backends, gqlData } = testGateway();
+  const toys = backends.addCategory("Toys");
+  const data = await gqlData(
+    `mutation ($id: ID!) {
+      before: updateCategory(input: { id: $id, name: "Games" }) { name version }
+      after: updateCategory(input: { id: $id, name: "Toys & Games" }) { id name version }
+    }`,
+    { id: toys.id },
+  );
+  assert.deepEqual(data, {
+    before: { name: "Games", version: 2 },
+    after: { id: toys.id, name: "Toys & Games", version: 3 },
+  });
+  assert.deepEqual(backends.callsOf("UpdateCategory")[0]!.request, { id: toys.id, name: "Games" });
+});
+
+Deno.test("deleteCategory(id) answers true once the command is applied", async () => {
+  const { backends, gqlData } = testGateway();
+  const toys = backends.addCategory("Toys");
+  const data = await gqlData("mutation ($id: ID!) { deleteCategory(id: $id) }", {
+    id: toys.id,
+  });
+  assert.deepEqual(data, { deleteCategory: true });
+  assert.equal(backends.categories.size, 0);
+});
+
+Deno.test("createCategory(input) fails with the code and command id of a rejection", async () => {
+  const { backends, gql } = testGateway();
+  backends.outcome = {
+    status: "REJECTED",
+    code: "CATEGORY_NAME_TAKEN",
+    message: 'Cannot create category "Toys": the name is taken',
+  };
+  const result = await gql('mutation { createCategory(input: { name: "Toys" }) { id } }');
+  assert.equal(result.data, null);
+  const error = result.errors?.[0];
+  assert.equal(error?.message, 'Cannot create category "Toys": the name is taken');
+  assert.equal(error?.extensions?.code, "CATEGORY_NAME_TAKEN");
+  const [receipt] = [...backends.statuses.values()];
+  assert.equal(error?.extensions?.commandId, receipt!.commandId);
+  assert.deepEqual(error?.path, ["createCategory"]);
+});
+
+Deno.test("deleteCategory(id) fails with CATEGORY_NOT_EMPTY when the worker says so", async () => {
+  const { backends, gql } = testGateway();
+  const toys = backends.addCategory("Toys");
+  backends.outcome = {
+    status: "REJECTED",
+    code: "CATEGORY_NOT_EMPTY",
+    message: "Cannot delete category: it has products",
+  };
+  const result = await gql("mutation ($id: ID!) { deleteCategory(id: $id) }", {
+    id: toys.id,
+  });
+  assert.equal(result.errors?.[0]?.extensions?.code, "CATEGORY_NOT_EMPTY");
+  assert.match(String(result.errors?.[0]?.extensions?.commandId), /^[0-9a-f-]{36}$/);
+});
+
+Deno.test("createCategory(input) fails with COMMAND_PENDING when the worker is late", async () => {
+  const { backends, gql } = testGateway();
+  backends.outcome = { status: "PENDING" };
+  const result = await gql('mutation { createCategory(input: { name: "Toys" }) { id } }');
+  const error = result.errors?.[0];
+  const [status] = [...backends.statuses.values()];
+  assert.equal(error?.extensions?.code, "COMMAND_PENDING");
+  assert.equal(error?.extensions?.commandId, status!.commandId);
+  assert.equal(
+    error?.message,
+    `Command ${status!.commandId} was accepted but is not applied yet; follow it with command(id)`,
+  );
+});
+
+Deno.test("createCategory(input) passes on the fields of an INVALID_ARGUMENT", async () => {
+  const { backends, gql } = testGateway();
+  const fields = [{ field: "name", message: "Must not be empty" }];
+  backends.failures.set(
+    "CreateCategory",
+    serviceError(grpc.status.INVALID_ARGUMENT, "Cannot create category: name: Must not be empty", {
+      [fieldErrorsMetadataKey]: JSON.stringify(fields),
+    }),
+  );
+  const result = await gql('mutation { createCategory(input: { name: "" }) { id } }');
+  assert.deepEqual(result.errors?.[0]?.extensions, { code: "INVALID_ARGUMENT", fields });
+  assert.equal(result.errors?.[0]?.message, "Cannot create category: name: Must not be empty");
+  assert.equal(backends.callsOf("WaitForCommand").length, 0);
+});
+
+Deno.test("createCategory(input) reports an unreachable command service", async () => {
+  const { backends, gql } = testGateway();
+  backends.failures.set(
+    "CreateCategory",
+    serviceError(grpc.status.DEADLINE_EXCEEDED, "Deadline exceeded after 5.001s"),
+  );
+  const result = await gql('mutation { createCategory(input: { name: "Toys" }) { id } }');
+  assert.equal(result.errors?.[0]?.extensions?.code, "SERVICE_UNAVAILABLE");
+  assert.equal(
+    result.errors?.[0]?.message,
+    "Cannot reach the command service: Deadline exceeded after 5.001s",
+  );
+});

@@ -1,0 +1,121 @@
+import { GraphQLError } from "graphql";
+import type { CommandReceipt, CommandRequests, CommandStatus } from "@catalog/proto";
+import type { GatewayContext } from "./context.ts";
+import { uuidOf } from "./validation.ts";
+
+/** How much longer than the wait itself a WaitForCommand call may take to answer. */
+const WAIT_DEADLINE_MARGIN_MS = 1000;
+
+/** The idempotency key of a mutation as a request field, when the client gave one. */
+export function idempotencyOf(key: string | null | undefined): { idempotencyKey?: string } {
+  return key ? { idempotencyKey: key } : {};
+}
+
+/** One command to send: its type and the command service's request for it. */
+export type CatalogCommand = {
+  [T in keyof CommandRequests]: { type: T; request: CommandRequests[T] };
+}[keyof CommandRequests];
+
+/**
+ * Sends one command and waits, up to COMMAND_WAIT_TIMEOUT_MS, until its
+ * effects are readable, so that the mutation can answer with what the read
+ * side now shows (read-your-writes).
+ *
+ * @returns the status of the APPLIED command; the loaders are cleared, since
+ *   what they hold may be stale now.
+ * @throws {GraphQLError} with the rejection's code (CATEGORY_NAME_TAKEN, ...)
+ *   and `commandId` if the command was REJECTED; COMMAND_PENDING and
+ *   `commandId` if it is not applied in time; the translated gRPC error (with
+ *   `commandId` once the command has been accepted) if a service fails.
+ */
+export async function executeCommand(
+  context: GatewayContext,
+  command: CatalogCommand,
+): Promise<CommandStatus> {
+  const send = context.commands[command.type] as (request: unknown) => Promise<CommandReceipt>;
+  const receipt = await send(command.request);
+  const commandId = receipt.commandId;
+  const timeoutMs = context.config.commandWaitTimeoutMs;
+
+  let status: CommandStatus;
+  try {
+    status = await context.queries.WaitForCommand(
+      { commandId, timeoutMs },
+      { timeoutMs: timeoutMs + WAIT_DEADLINE_MARGIN_MS },
+    );
+  } catch (error) {
+    if (!(error instanceof GraphQLError)) throw error;
+    // The read side has not heard of the command yet: it is still queued.
+    if (error.extensions.code === "NOT_FOUND") throw pending(commandId);
+    throw new GraphQLError(
+      `Command ${commandId} was accepted but its outcome cannot be read: ${error.message}; ` +
+        "follow it with command(id)",
+      { extensions: { ...error.extensions, commandId } },
+    );
+  }
+
+  switch (status.status) {
+    case "APPLIED":
+      context.loaders.clearAll();
+      return status;
+    case "REJECTED":
+      throw new GraphQLError(status.message || `Command ${commandId} was rejected`, {
+        extensions: { code: status.code || "REJECTED", commandId },
+      });
+    default:
+      throw pending(commandId);
+  }
+}
+
+function pending(commandId: string): GraphQLError {
+  return new GraphQLError(
+    `Command ${commandId} was accepted but is not applied yet; follow it with command(id)`,
+    { extensions: { code: "COMMAND_PENDING", commandId } },
+  );
+}
+
+/**
+ * The error of an applied command whose entity the read side no longer shows
+ * (a later command removed it in the meantime).
+ */
+export function vanished(status: CommandStatus): GraphQLError {
+  return new GraphQLError(
+    `Cannot read ${status.aggregateId} after command ${status.commandId}: it no longer exists`,
+    { extensions: { code: "NOT_FOUND", commandId: status.commandId } },
+  );
+}
+
+function orNull(text: string): string | null {
+  return text === "" ? null : text;
+}
+
+async function command(
+  _parent: unknown,
+  args: { id: string },
+  context: GatewayContext,
+) {
+  const commandId = uuidOf(args.id);
+  if (!commandId) return null;
+  let status: CommandStatus;
+  try {
+    status = await context.queries.GetCommand({ commandId });
+  } catch (error) {
+    if (error instanceof GraphQLError && error.extensions.code === "NOT_FOUND") return null;
+    throw error;
+  }
+  return {
+    id: status.commandId,
+    type: status.type,
+    aggregateId: status.aggregateId,
+    status: status.status,
+    code: orNull(status.code),
+    message: orNull(status.message),
+    acceptedAt: status.acceptedAt,
+    handledAt: orNull(status.handledAt),
+  };
+}
+
+/** The `command(id)` query, which follows a command after COMMAND_PENDING. */
+export const commandResolvers = {
+  Query: { command },
+};

@@ -1,0 +1,156 @@
+import type {
+  CallOptions,
+  Category,
+  CommandClient,
+  CommandRequests,
+  Product,
+  QueryClient,
+  QueryRequests,
+} from "@catalog/proto";
+import { BatchLoader } from "./batch_loader.ts";
+import type { GatewayConfig } from "./config.ts";
+import { type Backend, translateGrpcError } from "./grpc_errors.ts";
+
+/** The command service's calls, without `close`. */
+export type CommandCalls = Omit<CommandClient, "close">;
+/** The query service's calls, without `close`. */
+export type QueryCalls = Omit<QueryClient, "close">;
+
+/** What every resolver receives, made afresh for each HTTP request. */
+export interface GatewayContext {
+  /** Calls carrying this request's metadata and deadline, failing with GraphQL errors. */
+  commands: CommandCalls;
+  /** Calls carrying this request's metadata and deadline, failing with GraphQL errors. */
+  queries: QueryCalls;
+  config: GatewayConfig;
+  loaders: Loaders;
+}
+
+/** Per-request batch loaders; see BatchLoader. */
+export interface Loaders {
+  /** Categories by id, through one GetCategories call per batch. */
+  categoryById: BatchLoader<string, Category>;
+  /** A category's products, through one ListProducts({ categoryIds }) call per batch. */
+  productsByCategoryId: BatchLoader<string, Product[]>;
+  /** Forgets what was loaded, after a write. */
+  clearAll(): void;
+}
+
+/** Options of createContext(). */
+export interface ContextOptions {
+  commands: CommandCalls;
+  queries: QueryCalls;
+  config: GatewayConfig;
+}
+
+const commandMethods = [
+  "CreateCategory",
+  "UpdateCategory",
+  "DeleteCategory",
+  "CreateProduct",
+  "UpdateProduct",
+  "DeleteProduct",
+] as const satisfies readonly (keyof CommandRequests)[];
+
+const queryMethods = [
+  "GetCategories",
+  "ListCategories",
+  "GetCategoryStatistics",
+  "GetProducts",
+  "ListProducts",
+  "GetProductStatistics",
+  "GetCommand",
+  "WaitForCommand",
+] as const satisfies readonly (keyof QueryRequests)[];
+
+type AnyCall = (request: unknown, options?: CallOptions) => Promise<unknown>;
+
+/**
+ * Wraps each call so that it carries the request's metadata and deadline, and
+ * so that its failures become the GraphQL errors of translateGrpcError(): the
+ * single place where gRPC errors meet GraphQL.
+ */
+function bind<T>(
+  client: T,
+  methods: readonly string[],
+  backend: Backend,
+  defaults: CallOptions,
+): T {
+  const bound: Record<string, AnyCall> = {};
+  for (const method of methods) {
+    const call = (client as Record<string, AnyCall>)[method];
+    if (typeof call !== "function") {
+      throw new TypeError(`Cannot use the ${backend} client: it has no ${method} method`);
+    }
+    bound[method] = async (request, options = {}) => {
+      try {
+        return await call.call(client, request, {
+          timeoutMs: options.timeoutMs ?? defaults.timeoutMs,
+          metadata: { ...defaults.metadata, ...options.metadata },
+        });
+      } catch (error) {
+        throw translateGrpcError(error, backend);
+      }
+    };
+  }
+  return bound as T;
+}
+
+const PRINTABLE = /^[\x20-\x7e]{1,200}$/;
+
+function header(request: Request, name: string): string | undefined {
+  const value = request.headers.get(name)?.trim();
+  // gRPC metadata takes printable ASCII only; anything else is dropped, not forwarded.
+  return value && PRINTABLE.test(value) ? value : undefined;
+}
+
+/**
+ * The gRPC metadata of the calls made for one HTTP request: its
+ * x-correlation-id (or a new UUID), its x-actor (or "anonymous") and its
+ * traceparent if it has one.
+ */
+export function callMetadata(request: Request): Record<string, string> {
+  const metadata: Record<string, string> = {
+    "x-correlation-id": header(request, "x-correlation-id") ?? crypto.randomUUID(),
+    "x-actor": header(request, "x-actor") ?? "anonymous",
+  };
+  const traceparent = header(request, "traceparent");
+  if (traceparent) metadata.traceparent = traceparent;
+  return metadata;
+}
+
+function createLoaders(queries: QueryCalls): Loaders {
+  const categoryById = new BatchLoader<string, Category>(async (ids) => {
+    const { categories } = await queries.GetCategories({ ids });
+    return new Map(categories.map((category) => [category.id, category]));
+  });
+  const productsByCategoryId = new BatchLoader<string, Product[]>(async (categoryIds) => {
+    const { products } = await queries.ListProducts({ categoryIds });
+    const byCategory = new Map<string, Product[]>(categoryIds.map((id) => [id, []]));
+    for (const product of products) byCategory.get(product.categoryId)?.push(product);
+    return byCategory;
+  });
+  return {
+    categoryById,
+    productsByCategoryId,
+    clearAll() {
+      categoryById.clearAll();
+      productsByCategoryId.clearAll();
+    },
+  };
+}
+
+/** The context of one GraphQL request. */
+export function createContext(options: ContextOptions, request: Request): GatewayContext {
+  const defaults: CallOptions = {
+    timeoutMs: options.config.grpcDeadlineMs,
+    metadata: callMetadata(request),
+  };
+  const queries = bind(options.queries, queryMethods, "query", defaults);
+  return {
+    commands: bind(options.commands, commandMethods, "command", defaults),
+    queries,
+    config: options.config,
+    loaders: createLoaders(queries),
+  };
+}

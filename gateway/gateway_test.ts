@@ -1,0 +1,237 @@
+import assert from "node:assert/strict";
+import { grpc } from "@catalog/proto";
+import { serviceError, testGateway } from "./_testing.ts";
+
+const fixedClock = () => new Date("2026-05-06T07:08:09.000Z");
+
+Deno.test("createGateway() answers GET /health with the seed's shape", async () => {
+  const { gateway } = testGateway({ now: fixedClock });
+  const response = await gateway.fetch(new Request("http://localhost/health"));
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get("content-type") ?? "", /^application\/json/);
+  assert.deepEqual(await response.json(), {
+    status: "healthy",
+    service: "gateway",
+    version: "0.1.0",
+    timestamp: "2026-05-06T07:08:09.000Z",
+  });
+});
+
+Deno.test("createGateway() answers GET /ready with 200 when both backends serve", async () => {
+  const asked: string[] = [];
+  const { gateway } = testGateway({
+    now: fixedClock,
+    checkBackend: (backend) => {
+      asked.push(backend);
+      return Promise.resolve("SERVING");
+    },
+  });
+  const response = await gateway.fetch(new Request("http://localhost/ready"));
+  assert.equal(response.status, 200);
+  assert.deepEqual(await response.json(), {
+    status: "ready",
+    service: "gateway",
+    version: "0.1.0",
+    timestamp: "2026-05-06T07:08:09.000Z",
+    checks: { command: { status: "SERVING" }, query: { status: "SERVING" } },
+  });
+  assert.deepEqual(asked.sort(), ["command", "query"]);
+});
+
+Deno.test("createGateway() answers GET /ready with 503 naming the backend not ready", async () => {
+  const { gateway } = testGateway({
+    checkBackend: (backend) => Promise.resolve(backend === "query" ? "NOT_SERVING" : "SERVING"),
+  });
+  const response = await gateway.fetch(new Request("http://localhost/ready"));
+  assert.equal(response.status, 503);
+  const body = await response.json();
+  assert.equal(body.status, "not_ready");
+  assert.deepEqual(body.notReady, ["query"]);
+  assert.equal(body.message, "Not ready: the query service is NOT_SERVING");
+});
+
+Deno.test("createGateway() reports an unreachable backend on /ready", async () => {
+  const { gateway } = testGateway({
+    checkBackend: (backend) =>
+      backend === "command"
+        ? Promise.reject(serviceError(grpc.status.UNAVAILABLE, "connect ECONNREFUSED"))
+        : Promise.resolve("SERVING"),
+  });
+  const response = await gateway.fetch(new Request("http://localhost/ready"));
+  assert.equal(response.status, 503);
+  const body = await response.json();
+  assert.deepEqual(body.notReady, ["command"]);
+  assert.deepEqual(body.checks.command, {
+    status: "UNREACHABLE",
+    detail: "connect ECONNREFUSED",
+  });
+});
+
+Deno.test("createGateway() serves GraphiQL to a browser with no external URL", async () => {
+  const { gateway } = testGateway();
+  const response = await gateway.fetch(
+    new Request("http://localhost/graphql", { headers: { accept: "text/html" } }),
+  );
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get("content-type") ?? "", /^text\/html/);
+  const html = await response.text();
+  assert.match(html, /<title>Catalog GraphiQL<\/title>/);
+  assert.match(html, /renderYogaGraphiQL/);
+  assert.doesNotMatch(html, /unpkg\.com|jsdelivr|cdnjs/);
+  // No script, stylesheet, icon or CSS import is fetched from elsewhere.
+  assert.doesNotMatch(html, /<(script|link|img)\b[^>]*\b(src|href)\s*=\s*["']?(https?:)?\/\//i);
+  assert.doesNotMatch(html, /@import\s+(url\()?["']?(https?:)?\/\//i);
+  assert.doesNotMatch(html, /url\(\s*["']?https?:\/\//i);
+});
+
+Deno.test("createGateway() sends GET / to /graphql", async () => {
+  const { gateway } = testGateway();
+  const response = await gateway.fetch(new Request("http://localhost/"));
+  assert.equal(response.status, 302);
+  assert.equal(response.headers.get("location"), "/graphql");
+});
+
+Deno.test("createGateway() answers the seed's requests, prices as Floats", async () => {
+  const { backends, gqlData } = testGateway();
+  const books = backends.addCategory("Books");
+  const toys = backends.addCategory("Toys");
+  const kite = backends.addProduct("Kite", "19.90", toys.id);
+  const novel = backends.addProduct("Novel", "12.00", books.id);
+
+  const categories = await gqlData("{ categories { id name } }");
+  assert.deepEqual(categories, {
+    categories: [{ id: books.id, name: "Books" }, { id: toys.id, name: "Toys" }],
+  });
+
+  const products = await gqlData("{ products { id name price category { id name } } }");
+  assert.deepEqual(products, {
+    products: [
+      { id: kite.id, name: "Kite", price: 19.9, category: { id: toys.id, name: "Toys" } },
+      { id: novel.id, name: "Novel", price: 12, category: { id: books.id, name: "Books" } },
+    ],
+  });
+
+  const both = await gqlData(
+    "{ categories { id name } products { id name price category { id name } } }",
+  );
+  assert.deepEqual(both, { ...categories, ...products });
+});
+
+Deno.test("createGateway() fetches the categories of a product list in one call", async () => {
+  const { backends, gqlData } = testGateway();
+  const categories = ["A", "B", "C"].map((name) => backends.addCategory(name));
+  for (const [i, category] of categories.entries()) {
+    backends.addProduct(`P${i}`, "1.00", category.id);
+    backends.addProduct(`Q${i}`, "2.00", category.id);
+  }
+  await gqlData("{ categories { id name } products { id name price category { id name } } }");
+  assert.equal(backends.callsOf("ListProducts").length, 1);
+  const lookups = backends.callsOf("GetCategories");
+  assert.equal(lookups.length, 1);
+  assert.deepEqual(
+    (lookups[0]!.request as { ids: string[] }).ids.sort(),
+    categories.map((category) => category.id).sort(),
+  );
+});
+
+Deno.test("createGateway() fetches the products of a category list in one call", async () => {
+  const { backends, gqlData } = testGateway();
+  const books = backends.addCategory("Books");
+  const toys = backends.addCategory("Toys");
+  backends.addCategory("Empty");
+  backends.addProduct("Kite", "19.90", toys.id);
+  backends.addProduct("Novel", "12.00", books.id);
+  const data = await gqlData<{ categories: { name: string; products: unknown[] }[] }>(
+    "{ categories { name products { name category { name } } } }",
+  );
+  assert.deepEqual(data.categories, [
+    { name: "Books", products: [{ name: "Novel", category: { name: "Books" } }] },
+    { name: "Empty", products: [] },
+    { name: "Toys", products: [{ name: "Kite", category: { name: "Toys" } }] },
+  ]);
+  assert.equal(backends.callsOf("ListProducts").length, 1);
+  assert.equal(backends.callsOf("GetCategories").length, 1);
+});
+
+Deno.test("createGateway() passes correlation id, actor and traceparent to gRPC", async () => {
+  const { gateway, backends } = testGateway();
+  const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  const response = await gateway.fetch(
+    new Request("http://localhost/graphql", {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "x-correlation-id": "req-42",
+        "x-actor": "alice",
+        traceparent,
+      },
+      body: JSON.stringify({ query: "{ categories { id } }" }),
+    }),
+  );
+  assert.equal(response.headers.get("x-correlation-id"), "req-42");
+  await response.body?.cancel();
+  const [call] = backends.callsOf("ListCategories");
+  assert.deepEqual(call!.options, {
+    timeoutMs: 5000,
+    metadata: { "x-correlation-id": "req-42", "x-actor": "alice", traceparent },
+  });
+});
+
+Deno.test("createGateway() makes up a correlation id and an anonymous actor", async () => {
+  const { gateway, backends } = testGateway();
+  const response = await gateway.fetch(
+    new Request("http://localhost/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: "{ categories { id } }" }),
+    }),
+  );
+  const correlationId = response.headers.get("x-correlation-id");
+  assert.match(correlationId ?? "", /^[0-9a-f-]{36}$/);
+  await response.body?.cancel();
+  const [call] = backends.callsOf("ListCategories");
+  assert.deepEqual(call!.options?.metadata, {
+    "x-correlation-id": correlationId,
+    "x-actor": "anonymous",
+  });
+});
+
+Deno.test("createGateway() masks an unexpected error and logs it", async () => {
+  const { backends, logger, gql } = testGateway();
+  backends.failures.set("ListCategories", new Error("connection pool exhausted at 10.0.0.7"));
+  const result = await gql("{ categories { id } }");
+  assert.equal(result.data, null);
+  assert.equal(result.errors?.[0]?.message, "Unexpected error.");
+  assert.equal(result.errors?.[0]?.extensions?.code, "INTERNAL_SERVER_ERROR");
+  assert.doesNotMatch(JSON.stringify(result), /10\.0\.0\.7/);
+  assert.ok(logger.errors.some((error) => String(error).includes("connection pool exhausted")));
+});
+
+Deno.test("createGateway() masks an unexpected gRPC status", async () => {
+  const { backends, gql } = testGateway();
+  backends.failures.set("ListProducts", serviceError(grpc.status.INTERNAL, "relation missing"));
+  const result = await gql("{ products { id } }");
+  assert.equal(result.errors?.[0]?.message, "Unexpected error.");
+});
+
+Deno.test("createGateway() reports an unreachable query service", async () => {
+  const { backends, gql } = testGateway();
+  backends.failures.set(
+    "ListCategories",
+    serviceError(grpc.status.UNAVAILABLE, "No connection established"),
+  );
+  const result = await gql("{ categories { id } }");
+  assert.equal(
+    result.errors?.[0]?.message,
+    "Cannot reach the query service: No connection established",
+  );
+  assert.equal(result.errors?.[0]?.extensions?.code, "SERVICE_UNAVAILABLE");
+});
+
+Deno.test("createGateway() declares no subscriptions yet", async () => {
+  const { gqlData } = testGateway();
+  const data = await gqlData<{ __schema: { subscriptionType: unknown } }>(
+    "{ __schema { subscriptionType { name } } }",
+  );
+  assert.equal(data.__schema.subscriptionType, null);
+});

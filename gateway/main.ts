@@ -1,0 +1,64 @@
+/**
+ * Starts the gateway: reads the configuration from the environment, connects
+ * (lazily) to the command and query services, and serves HTTP until SIGINT or
+ * SIGTERM.
+ */
+import { createCommandClient, createQueryClient } from "@catalog/proto";
+import { parseConfig } from "./config.ts";
+import { createGateway } from "./gateway.ts";
+
+/** How long running requests may take to finish once shutdown begins. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = parseConfig(Deno.env.toObject());
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : error);
+    Deno.exit(1);
+  }
+
+  const commands = createCommandClient(config.commandServiceAddress);
+  const queries = createQueryClient(config.queryServiceAddress);
+  const gateway = createGateway({ commands, queries, config });
+
+  const server = Deno.serve({
+    port: config.port,
+    hostname: config.host,
+    onListen({ port }) {
+      console.log(`Gateway ready on http://localhost:${port}/graphql`);
+      console.log(
+        `Gateway talks to the command service at ${config.commandServiceAddress} ` +
+          `and the query service at ${config.queryServiceAddress}`,
+      );
+    },
+  }, (request) => gateway.fetch(request));
+
+  let stopping = false;
+  async function stop(signal: Deno.Signal): Promise<void> {
+    if (stopping) return;
+    stopping = true;
+    console.log(`Gateway stopping on ${signal}`);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        console.error(`Gateway stopped waiting for requests after ${SHUTDOWN_GRACE_MS} ms`);
+        resolve();
+      }, SHUTDOWN_GRACE_MS);
+    });
+    await Promise.race([server.shutdown(), grace]);
+    clearTimeout(timer);
+    commands.close();
+    queries.close();
+    console.log("Gateway stopped");
+    Deno.exit(0);
+  }
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => void stop(signal));
+  }
+
+  await server.finished;
+}
+
+if (import.meta.main) await main();

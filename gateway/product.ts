@@ -1,0 +1,161 @@
+import type { CommandStatus, Product, UpdateProductRequest } from "@catalog/proto";
+import { executeCommand, idempotencyOf, vanished } from "./command.ts";
+import type { GatewayContext } from "./context.ts";
+import { decimalOf, floatOf, pageOf, priceRangeOf, uuidOf } from "./validation.ts";
+
+type Mutation<Args> = Args & { idempotencyKey?: string | null };
+
+async function product(_: unknown, args: { id: string }, context: GatewayContext) {
+  const id = uuidOf(args.id);
+  if (!id) return null;
+  const { products } = await context.queries.GetProducts({ ids: [id] });
+  return products[0] ?? null;
+}
+
+async function productByName(_: unknown, args: { name: string }, context: GatewayContext) {
+  const { products } = await context.queries.ListProducts({
+    name: args.name,
+    page: { page: 1, perPage: 1 },
+  });
+  return products[0] ?? null;
+}
+
+async function products(_: unknown, _args: unknown, context: GatewayContext) {
+  return (await context.queries.ListProducts({})).products;
+}
+
+async function searchProducts(_: unknown, args: { searchTerm: string }, context: GatewayContext) {
+  return (await context.queries.ListProducts({ nameContains: args.searchTerm })).products;
+}
+
+async function productsPaginated(
+  _: unknown,
+  args: { page?: number | null; perPage?: number | null },
+  context: GatewayContext,
+) {
+  return (await context.queries.ListProducts({ page: pageOf(args) })).products;
+}
+
+async function productsByCategory(
+  _: unknown,
+  args: { categoryId: string },
+  context: GatewayContext,
+) {
+  const categoryId = uuidOf(args.categoryId);
+  if (!categoryId) return [];
+  return await context.loaders.productsByCategoryId.load(categoryId) ?? [];
+}
+
+async function productsByPriceRange(
+  _: unknown,
+  args: { minPrice: number; maxPrice: number },
+  context: GatewayContext,
+) {
+  return (await context.queries.ListProducts(priceRangeOf(args))).products;
+}
+
+async function productStatistics(_: unknown, _args: unknown, context: GatewayContext) {
+  const statistics = await context.queries.GetProductStatistics({});
+  return {
+    totalCount: statistics.totalCount,
+    hasProducts: statistics.totalCount > 0,
+    averagePrice: floatOf(statistics.averagePrice),
+    totalValue: floatOf(statistics.totalValue) ?? 0,
+    minPrice: floatOf(statistics.minPrice),
+    maxPrice: floatOf(statistics.maxPrice),
+  };
+}
+
+async function productExists(_: unknown, args: { id: string }, context: GatewayContext) {
+  const id = uuidOf(args.id);
+  if (!id) return false;
+  const { products } = await context.queries.GetProducts({ ids: [id] });
+  return products.length > 0;
+}
+
+function price(parent: Product): number {
+  return Number(parent.price);
+}
+
+async function category(parent: Product, _args: unknown, context: GatewayContext) {
+  return await context.loaders.categoryById.load(parent.categoryId) ?? null;
+}
+
+/** The product a command just applied to, as the read side now shows it. */
+async function readProduct(context: GatewayContext, status: CommandStatus): Promise<Product> {
+  const { products } = await context.queries.GetProducts({ ids: [status.aggregateId] });
+  const product = products[0];
+  if (!product) throw vanished(status);
+  return product;
+}
+
+async function createProduct(
+  _: unknown,
+  args: Mutation<{ input: { name: string; price: number; categoryId: string } }>,
+  context: GatewayContext,
+): Promise<Product> {
+  const status = await executeCommand(context, {
+    type: "CreateProduct",
+    request: {
+      name: args.input.name,
+      price: decimalOf(args.input.price),
+      categoryId: args.input.categoryId,
+      ...idempotencyOf(args.idempotencyKey),
+    },
+  });
+  return await readProduct(context, status);
+}
+
+interface UpdateProductInput {
+  id: string;
+  name?: string | null;
+  price?: number | null;
+  categoryId?: string | null;
+}
+
+async function updateProduct(
+  _: unknown,
+  args: Mutation<{ input: UpdateProductInput }>,
+  context: GatewayContext,
+): Promise<Product> {
+  const { input } = args;
+  // Null and absent both mean "leave as is": no field of a product can be cleared.
+  const request: UpdateProductRequest = { id: input.id, ...idempotencyOf(args.idempotencyKey) };
+  if (input.name != null) request.name = input.name;
+  if (input.price != null) request.price = decimalOf(input.price);
+  if (input.categoryId != null) request.categoryId = input.categoryId;
+  const status = await executeCommand(context, { type: "UpdateProduct", request });
+  return await readProduct(context, status);
+}
+
+async function deleteProduct(
+  _: unknown,
+  args: Mutation<{ id: string }>,
+  context: GatewayContext,
+): Promise<boolean> {
+  await executeCommand(context, {
+    type: "DeleteProduct",
+    request: {
+      id: args.id,
+      ...idempotencyOf(args.idempotencyKey),
+    },
+  });
+  return true;
+}
+
+/** Product queries, mutations and the Product type's fields. */
+export const productResolvers = {
+  Query: {
+    product,
+    productByName,
+    products,
+    searchProducts,
+    productsPaginated,
+    productsByCategory,
+    productsByPriceRange,
+    productStatistics,
+    productExists,
+  },
+  Mutation: { createProduct, updateProduct, deleteProduct },
+  Product: { price, category },
+};
