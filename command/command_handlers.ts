@@ -1,0 +1,155 @@
+import {
+  aggregateTypeOf,
+  COMMAND_SCHEMA_VERSION,
+  type CommandEnvelope,
+  type CommandReceipt,
+  type CommandRequests,
+  type CommandType,
+  encodeCommandMessage,
+  topology,
+} from "@catalog/proto";
+import type { Options } from "amqplib";
+import { InvalidCommandError } from "./errors.ts";
+import { COMMAND_ID_NAMESPACE, uuidV5 } from "./uuid_v5.ts";
+import { validateCommand } from "./validate_command.ts";
+
+/** Who and what a request came from, read from its gRPC metadata. */
+export interface RequestContext {
+  /** From `x-actor`; default "anonymous". */
+  actor?: string;
+  /** From `x-correlation-id`; default the command id. */
+  correlationId?: string;
+  /** From `traceparent` (W3C trace context), passed on as is. */
+  traceparent?: string;
+}
+
+/** Where accepted commands go: resolves once the broker has them durably. */
+export interface CommandPublisher {
+  publish(
+    exchange: string,
+    routingKey: string,
+    body: Uint8Array,
+    properties: Options.Publish,
+  ): Promise<void>;
+}
+
+/** What createCommandHandlers() needs. */
+export interface CommandHandlersOptions {
+  publisher: CommandPublisher;
+  /** Stamps issuedAt and acceptedAt. */
+  clock: () => Date;
+  /** appId of published messages. Default "catalog-command". */
+  appId?: string;
+}
+
+/** One handler per RPC of catalog.v1.CommandService. */
+export type CommandHandlers = {
+  [T in CommandType]: (
+    request: CommandRequests[T],
+    context: RequestContext,
+  ) => Promise<CommandReceipt>;
+};
+
+const MAX_IDEMPOTENCY_KEY_LENGTH = 200;
+
+/** Leaves out the fields that are undefined, so that absent means absent. */
+function present(fields: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
+}
+
+/**
+ * Builds the handlers: each maps its request to the command's payload,
+ * validates it, stamps it with ids and publishes it, answering with a receipt
+ * only after the broker's confirm.
+ */
+export function createCommandHandlers(options: CommandHandlersOptions): CommandHandlers {
+  const appId = options.appId ?? "catalog-command";
+
+  async function accept<T extends CommandType>(
+    type: T,
+    fields: Record<string, unknown>,
+    idempotencyKey: string | undefined,
+    context: RequestContext,
+  ): Promise<CommandReceipt> {
+    const key = idempotencyKey ?? "";
+    const keyErrors = key.length > MAX_IDEMPOTENCY_KEY_LENGTH
+      ? [{
+        field: "idempotencyKey",
+        message: `Must be at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`,
+      }]
+      : [];
+    let payload;
+    try {
+      payload = validateCommand(type, fields);
+    } catch (error) {
+      if (error instanceof InvalidCommandError && keyErrors.length > 0) {
+        throw new InvalidCommandError(type, [...error.fieldErrors, ...keyErrors]);
+      }
+      throw error;
+    }
+    if (keyErrors.length > 0) throw new InvalidCommandError(type, keyErrors);
+    const creates = type === "CreateCategory" || type === "CreateProduct";
+    const commandId = key
+      ? await uuidV5(`${type}:${key}`, COMMAND_ID_NAMESPACE)
+      : crypto.randomUUID();
+    let aggregateId: string;
+    if (!creates) aggregateId = (payload as { id: string }).id;
+    else if (key) aggregateId = await uuidV5(`${type}:${key}:aggregate`, COMMAND_ID_NAMESPACE);
+    else aggregateId = crypto.randomUUID();
+
+    const envelope: CommandEnvelope<T> = {
+      schemaVersion: COMMAND_SCHEMA_VERSION,
+      commandId,
+      type,
+      aggregateType: aggregateTypeOf[type],
+      aggregateId,
+      payload,
+      issuedAt: options.clock().toISOString(),
+      actor: context.actor || "anonymous",
+      correlationId: context.correlationId || commandId,
+    };
+    if (context.traceparent) envelope.traceparent = context.traceparent;
+    if (key) envelope.idempotencyKey = key;
+
+    const { body, properties } = encodeCommandMessage(envelope as CommandEnvelope, appId);
+    await options.publisher.publish(topology.commandsExchange, type, body, properties);
+    // The receipt carries the envelope's issuedAt, so that it agrees with the
+    // acceptedAt the read side later reports for the same command.
+    return { commandId, type, aggregateId, status: "ACCEPTED", acceptedAt: envelope.issuedAt };
+  }
+
+  return {
+    CreateCategory: (request, context) =>
+      accept("CreateCategory", { name: request.name }, request.idempotencyKey, context),
+    UpdateCategory: (request, context) =>
+      accept(
+        "UpdateCategory",
+        { id: request.id, name: request.name },
+        request.idempotencyKey,
+        context,
+      ),
+    DeleteCategory: (request, context) =>
+      accept("DeleteCategory", { id: request.id }, request.idempotencyKey, context),
+    CreateProduct: (request, context) =>
+      accept(
+        "CreateProduct",
+        { name: request.name, price: request.price, categoryId: request.categoryId },
+        request.idempotencyKey,
+        context,
+      ),
+    UpdateProduct: (request, context) =>
+      accept(
+        "UpdateProduct",
+        present({
+          id: request.id,
+          name: request.name,
+          price: request.price,
+          categoryId: request.categoryId,
+        }),
+        request.idempotencyKey,
+        context,
+      ),
+    DeleteProduct: (request, context) =>
+      accept("DeleteProduct", { id: request.id }, request.idempotencyKey, context),
+  };
+}

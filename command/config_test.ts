@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import { ConfigError, parseCommandConfig } from "./config.ts";
+
+Deno.test("parseCommandConfig() falls back to the developer defaults", () => {
+  assert.deepEqual(parseCommandConfig({}), {
+    grpcHost: "0.0.0.0",
+    grpcPort: 50051,
+    amqpUrl: "amqp://guest:guest@localhost:5672",
+    publishTimeoutMs: 3000,
+  });
+});
+
+Deno.test("parseCommandConfig() reads every variable", () => {
+  assert.deepEqual(
+    parseCommandConfig({
+      COMMAND_GRPC_HOST: "127.0.0.1",
+      COMMAND_GRPC_PORT: "0",
+      AMQP_URL: "amqps://user:pw@rabbit:5671/catalog",
+      PUBLISH_TIMEOUT_MS: "500",
+    }),
+    {
+      grpcHost: "127.0.0.1",
+      grpcPort: 0,
+      amqpUrl: "amqps://user:pw@rabbit:5671/catalog",
+      publishTimeoutMs: 500,
+    },
+  );
+});
+
+Deno.test("parseCommandConfig() treats an empty variable as unset", () => {
+  assert.equal(parseCommandConfig({ COMMAND_GRPC_PORT: "" }).grpcPort, 50051);
+});
+
+Deno.test("parseCommandConfig() names each bad variable", () => {
+  assert.throws(
+    () =>
+      parseCommandConfig({
+        COMMAND_GRPC_PORT: "70000",
+        AMQP_URL: "http://localhost",
+        PUBLISH_TIMEOUT_MS: "soon",
+      }),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, /COMMAND_GRPC_PORT="70000": Must be from 0 to 65535/);
+      assert.match(error.message, /AMQP_URL="http:\/\/localhost": Must be an amqp/);
+      assert.match(error.message, /PUBLISH_TIMEOUT_MS="soon": Must be a number/);
+      return true;
+    },
+  );
+});

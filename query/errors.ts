@@ -1,0 +1,21 @@
+import type { FieldError } from "@catalog/proto";
+
+/** A request the service cannot answer as asked, with the fields at fault. */
+export class InvalidArgumentError extends Error {
+  readonly fieldErrors: FieldError[];
+
+  constructor(action: string, fieldErrors: FieldError[]) {
+    const details = fieldErrors.map(({ field, message }) => `${field}: ${message}`).join("; ");
+    super(`Cannot ${action}: ${details}`);
+    this.name = "InvalidArgumentError";
+    this.fieldErrors = fieldErrors;
+  }
+}
+
+/** Something the caller asked for by id that the read side does not have. */
+export class NotFoundError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "NotFoundError";
+  }
+}

@@ -1,0 +1,45 @@
+import type { FieldError, Page } from "@catalog/proto";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DECIMAL = /^\d{1,12}(\.\d+)?$/;
+
+/** The field errors of ids that are not UUIDs ("ids[1]: Must be a UUID"). */
+export function uuidErrors(field: string, ids: readonly string[]): FieldError[] {
+  return ids.flatMap((id, index) =>
+    UUID.test(id) ? [] : [{ field: `${field}[${index}]`, message: "Must be a UUID" }]
+  );
+}
+
+/** Whether text is a UUID, in any case. */
+export function isUuid(text: string): boolean {
+  return UUID.test(text);
+}
+
+/** Whether text is a non-negative decimal such as "10", "10.5" or "19.99". */
+export function isDecimal(text: string): boolean {
+  return DECIMAL.test(text);
+}
+
+/** An ILIKE pattern matching names that contain text, with its wildcards taken literally. */
+export function containsPattern(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (char) => `\\${char}`)}%`;
+}
+
+/** LIMIT and OFFSET of a page; limit undefined means every row. */
+export interface PageWindow {
+  limit: number | undefined;
+  offset: number;
+}
+
+/** The window of a 1-based page (0 means 1); perPage 0 means everything. */
+export function pageWindow(page: Page | undefined): { window: PageWindow; errors: FieldError[] } {
+  const number = page?.page ?? 0;
+  const perPage = page?.perPage ?? 0;
+  const errors: FieldError[] = [];
+  if (number < 0) errors.push({ field: "page.page", message: "Must not be negative" });
+  if (perPage < 0) errors.push({ field: "page.perPage", message: "Must not be negative" });
+  if (errors.length > 0 || perPage === 0) {
+    return { window: { limit: undefined, offset: 0 }, errors };
+  }
+  return { window: { limit: perPage, offset: (Math.max(number, 1) - 1) * perPage }, errors };
+}

@@ -1,0 +1,27 @@
+import { parseQueryConfig } from "./config.ts";
+import { startQueryService } from "./service.ts";
+
+const SHUTDOWN_LIMIT_MS = 5000;
+
+let config;
+try {
+  config = parseQueryConfig(Deno.env.toObject());
+} catch (error) {
+  console.error(error instanceof Error ? error.message : String(error));
+  Deno.exit(1);
+}
+
+const service = await startQueryService(config);
+
+let shuttingDown = false;
+async function shutDown(signal: string): Promise<void> {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  console.log(`Query service stopping (${signal})`);
+  const limit = new Promise<void>((resolve) => setTimeout(resolve, SHUTDOWN_LIMIT_MS));
+  await Promise.race([service.stop().catch((error) => console.error(error)), limit]);
+  Deno.exit(0);
+}
+
+Deno.addSignalListener("SIGINT", () => shutDown("SIGINT"));
+Deno.addSignalListener("SIGTERM", () => shutDown("SIGTERM"));
