@@ -1,0 +1,70 @@
+import assert from "node:assert/strict";
+import { ConfigError, parseWorkerConfig } from "./config.ts";
+
+Deno.test("parseWorkerConfig() falls back to the developer defaults", () => {
+  assert.deepEqual(parseWorkerConfig({}), {
+    writeDatabaseUrl: "postgres://postgres@localhost:5432/catalog_write",
+    readDatabaseUrl: "postgres://postgres@localhost:5432/catalog_read",
+    amqpUrl: "amqp://guest:guest@localhost:5672",
+    prefetch: 32,
+  });
+});
+
+Deno.test("parseWorkerConfig() reads every variable", () => {
+  assert.deepEqual(
+    parseWorkerConfig({
+      WRITE_DATABASE_URL: "postgresql://app:pw@db1:5433/w",
+      READ_DATABASE_URL: "postgres://app:pw@db2/r",
+      AMQP_URL: "amqps://user:pw@rabbit:5671/catalog",
+      WORKER_PREFETCH: "4",
+    }),
+    {
+      writeDatabaseUrl: "postgresql://app:pw@db1:5433/w",
+      readDatabaseUrl: "postgres://app:pw@db2/r",
+      amqpUrl: "amqps://user:pw@rabbit:5671/catalog",
+      prefetch: 4,
+    },
+  );
+});
+
+Deno.test("parseWorkerConfig() treats an empty variable as unset", () => {
+  const config = parseWorkerConfig({ WORKER_PREFETCH: "", AMQP_URL: "" });
+  assert.equal(config.prefetch, 32);
+  assert.equal(config.amqpUrl, "amqp://guest:guest@localhost:5672");
+});
+
+Deno.test("parseWorkerConfig() names each bad variable", () => {
+  assert.throws(
+    () =>
+      parseWorkerConfig({
+        WRITE_DATABASE_URL: "mysql://localhost/catalog",
+        READ_DATABASE_URL: "postgres://localhost",
+        AMQP_URL: "http://localhost",
+        WORKER_PREFETCH: "lots",
+      }),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, /^Cannot configure the worker: /);
+      assert.match(error.message, /WRITE_DATABASE_URL="mysql:\/\/localhost\/catalog": Must be a/);
+      assert.match(
+        error.message,
+        /READ_DATABASE_URL="postgres:\/\/localhost": Must name a database/,
+      );
+      assert.match(error.message, /AMQP_URL="http:\/\/localhost": Must be an amqp/);
+      assert.match(error.message, /WORKER_PREFETCH="lots": Must be a number/);
+      return true;
+    },
+  );
+});
+
+Deno.test("parseWorkerConfig() refuses a database URL that is not a URL", () => {
+  assert.throws(
+    () => parseWorkerConfig({ WRITE_DATABASE_URL: "catalog_write" }),
+    /WRITE_DATABASE_URL="catalog_write": Must be a postgres:\/\/ or postgresql:\/\/ URL/,
+  );
+});
+
+Deno.test("parseWorkerConfig() refuses a prefetch of 0 or a fraction", () => {
+  assert.throws(() => parseWorkerConfig({ WORKER_PREFETCH: "0" }), /Must be from 1 to 65535/);
+  assert.throws(() => parseWorkerConfig({ WORKER_PREFETCH: "2.5" }), /Must be a whole number/);
+});

@@ -1,0 +1,91 @@
+/**
+ * How the worker tells a passing fault (the database or broker is briefly
+ * unreachable, a transaction lost a race) from a lasting one, and how long it
+ * waits between attempts.
+ */
+
+/** Network error codes of Node-style errors and postgres.js's own connection errors. */
+const transientCodes = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "CONNECTION_CLOSED",
+  "CONNECTION_DESTROYED",
+  "CONNECTION_ENDED",
+  "CONNECT_TIMEOUT",
+]);
+
+/** Deno's error classes for the same situations. */
+const transientNames = new Set([
+  "ConnectionRefused",
+  "ConnectionReset",
+  "ConnectionAborted",
+  "NotConnected",
+  "BrokenPipe",
+  "TimedOut",
+]);
+
+/**
+ * SQLSTATEs worth retrying: connection exceptions (08), insufficient resources
+ * (53), serialization failure, deadlock, and the server shutting down or not
+ * yet accepting connections (57P01-03).
+ */
+function isTransientSqlState(code: string): boolean {
+  return /^(08|53)[0-9A-Z]{3}$/.test(code) ||
+    ["40001", "40P01", "57P01", "57P02", "57P03"].includes(code);
+}
+
+/** Whether retrying the same work later may succeed; looks through `cause` chains too. */
+export function isTransient(error: unknown): boolean {
+  for (let current = error, depth = 0; current && depth < 10; depth++) {
+    if (typeof current !== "object") return false;
+    const { code, name, cause } = current as { code?: unknown; name?: unknown; cause?: unknown };
+    if (typeof code === "string" && (transientCodes.has(code) || isTransientSqlState(code))) {
+      return true;
+    }
+    if (typeof name === "string" && transientNames.has(name)) return true;
+    current = cause;
+  }
+  return false;
+}
+
+/** Options of backoffDelay(). */
+export interface BackoffOptions {
+  /** Delay before the first retry, in milliseconds. Default 100. */
+  initialMs?: number;
+  /** Longest delay, in milliseconds. Default 5000. */
+  maxMs?: number;
+}
+
+/** Exponential backoff: the delay before retry number `attempt` (0-based), doubling up to a cap. */
+export function backoffDelay(attempt: number, options: BackoffOptions = {}): number {
+  const initial = options.initialMs ?? 100;
+  const max = options.maxMs ?? 5000;
+  return Math.min(max, initial * 2 ** Math.min(attempt, 30));
+}
+
+/** Waits ms milliseconds, or less if the signal aborts; never rejects. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** The message of any thrown value, for logs and dead-letter reasons. */
+export function messageOf(error: unknown): string {
+  if (error instanceof Error) return error.message || error.name;
+  return String(error);
+}

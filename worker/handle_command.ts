@@ -1,0 +1,239 @@
+import type postgres from "postgres";
+import type { CommandEnvelope } from "@catalog/proto";
+import {
+  type CategoryState,
+  type Command,
+  decide,
+  type DecisionState,
+  type ProductState,
+  type Rejection,
+} from "./decide.ts";
+import type { DomainEvent, RecordedEvent } from "./events.ts";
+
+/** Answers the current time; injected so tests are deterministic. */
+export type Clock = () => Date;
+
+/** Options of handleCommand(). */
+export interface HandleCommandOptions {
+  /** Stamps handled_at, occurred_at and the entity's timestamps. Default: the system clock. */
+  clock?: Clock;
+}
+
+/** What handling a command did. */
+export type CommandOutcome =
+  | { status: "APPLIED"; events: RecordedEvent[] }
+  | { status: "REJECTED"; rejection: Rejection }
+  /** The command id was handled before; nothing was done this time. */
+  | { status: "DUPLICATE"; previous: { status: "APPLIED" | "REJECTED"; code: string } };
+
+type Tx = postgres.TransactionSql;
+
+/** Another transaction recorded the same command id while this one was deciding. */
+class ConcurrentDuplicate extends Error {}
+
+/**
+ * Handles one command in one write-database transaction: skips it if its id
+ * was seen before, loads what the decision needs, decides, writes the entity,
+ * appends the events and records the outcome. A rejection is an outcome, not
+ * an error; errors are faults (the database, a bug) and roll everything back.
+ */
+export async function handleCommand(
+  sql: postgres.Sql,
+  envelope: CommandEnvelope,
+  options: HandleCommandOptions = {},
+): Promise<CommandOutcome> {
+  const clock = options.clock ?? (() => new Date());
+  try {
+    return await sql.begin(async (tx) => {
+      // Two deliveries of one command (a redelivery racing a slow worker) queue
+      // up here, so the second sees the first's outcome instead of its writes.
+      await tx`select pg_advisory_xact_lock(hashtextextended(${envelope.commandId}, 0))`;
+      const previous = await previousOutcome(tx, envelope.commandId);
+      if (previous) return { status: "DUPLICATE", previous } as const;
+
+      const command = {
+        type: envelope.type,
+        aggregateId: envelope.aggregateId,
+        payload: envelope.payload,
+      } as Command;
+      const state = await loadState(tx, command);
+      const decision = decide(command, state);
+      const now = clock();
+      let outcome: CommandOutcome;
+      if ("rejection" in decision) {
+        outcome = { status: "REJECTED", rejection: decision.rejection };
+      } else {
+        const version = state.category?.version ?? state.product?.version ?? 0;
+        outcome = {
+          status: "APPLIED",
+          events: await recordEvents(tx, envelope, decision.events, version, now),
+        };
+      }
+
+      const rejection = outcome.status === "REJECTED" ? outcome.rejection : undefined;
+      const inserted = await tx`
+        insert into commands (
+          command_id, type, aggregate_id, status, code, message, envelope, accepted_at, handled_at
+        ) values (
+          ${envelope.commandId}, ${envelope.type}, ${envelope.aggregateId}, ${outcome.status},
+          ${rejection?.code ?? ""}, ${rejection?.message ?? ""},
+          ${tx.json(envelope as unknown as postgres.JSONValue)}, ${envelope.issuedAt}, ${now}
+        )
+        on conflict (command_id) do nothing
+        returning command_id`;
+      if (inserted.length === 0) throw new ConcurrentDuplicate();
+      return outcome;
+    });
+  } catch (error) {
+    if (!(error instanceof ConcurrentDuplicate)) throw error;
+    const previous = await previousOutcome(sql, envelope.commandId);
+    if (!previous) throw new Error(`Cannot handle command ${envelope.commandId}: it vanished`);
+    return { status: "DUPLICATE", previous };
+  }
+}
+
+async function previousOutcome(
+  sql: postgres.Sql | Tx,
+  commandId: string,
+): Promise<{ status: "APPLIED" | "REJECTED"; code: string } | undefined> {
+  const [row] = await sql<{ status: "APPLIED" | "REJECTED"; code: string }[]>`
+    select status, code from commands where command_id = ${commandId}`;
+  return row ? { status: row.status, code: row.code } : undefined;
+}
+
+async function idTaken(tx: Tx, id: string): Promise<boolean> {
+  const [row] = await tx`
+    select exists (select 1 from events where aggregate_id = ${id})
+        or exists (select 1 from categories where id = ${id})
+        or exists (select 1 from products where id = ${id}) as taken`;
+  return row?.taken === true;
+}
+
+async function category(tx: Tx, id: string, lock: "update" | "key share") {
+  const rows = lock === "update"
+    ? await tx<
+      CategoryState[]
+    >`select id, name, version from categories where id = ${id} for update`
+    : await tx<CategoryState[]>`
+      select id, name, version from categories where id = ${id} for key share`;
+  return rows[0];
+}
+
+async function categoryNamed(tx: Tx, name: string, exceptId: string) {
+  const [row] = await tx<CategoryState[]>`
+    select id, name, version from categories
+    where lower(name) = lower(${name}) and id <> ${exceptId}
+    limit 1`;
+  return row;
+}
+
+async function product(tx: Tx, id: string): Promise<ProductState | undefined> {
+  const [row] = await tx<ProductState[]>`
+    select id, name, price::text as price, category_id as "categoryId", version
+    from products where id = ${id} for update`;
+  return row;
+}
+
+/** Loads what decide() reads for this command, locking the rows it will change. */
+async function loadState(tx: Tx, command: Command): Promise<DecisionState> {
+  const id = command.aggregateId;
+  switch (command.type) {
+    case "CreateCategory":
+      return {
+        idTaken: await idTaken(tx, id),
+        categoryWithSameName: await categoryNamed(tx, command.payload.name, id),
+      };
+    case "UpdateCategory":
+      return {
+        category: await category(tx, id, "update"),
+        categoryWithSameName: await categoryNamed(tx, command.payload.name, id),
+      };
+    case "DeleteCategory": {
+      const addressed = await category(tx, id, "update");
+      const [row] = await tx`
+        select count(*)::int as count from products where category_id = ${id}`;
+      return { category: addressed, productCount: row?.count ?? 0 };
+    }
+    case "CreateProduct":
+      return {
+        idTaken: await idTaken(tx, id),
+        productCategory: await category(tx, command.payload.categoryId, "key share"),
+      };
+    case "UpdateProduct": {
+      const addressed = await product(tx, id);
+      if (!addressed) return {};
+      const categoryId = command.payload.categoryId ?? addressed.categoryId;
+      return { product: addressed, productCategory: await category(tx, categoryId, "key share") };
+    }
+    case "DeleteProduct":
+      return { product: await product(tx, id) };
+  }
+}
+
+/** Writes each event's effect on the entity tables and appends it to the event log. */
+async function recordEvents(
+  tx: Tx,
+  envelope: CommandEnvelope,
+  events: DomainEvent[],
+  startVersion: number,
+  now: Date,
+): Promise<RecordedEvent[]> {
+  const id = envelope.aggregateId;
+  const recorded: RecordedEvent[] = [];
+  let version = startVersion;
+  for (const event of events) {
+    version += 1;
+    switch (event.type) {
+      case "CategoryCreated":
+        await tx`
+          insert into categories (id, name, version, created_at, updated_at)
+          values (${id}, ${event.data.name}, ${version}, ${now}, ${now})`;
+        break;
+      case "CategoryUpdated":
+        await tx`
+          update categories set name = ${event.data.name}, version = ${version}, updated_at = ${now}
+          where id = ${id}`;
+        break;
+      case "CategoryDeleted":
+        await tx`delete from categories where id = ${id}`;
+        break;
+      case "ProductCreated":
+        await tx`
+          insert into products (id, name, price, category_id, version, created_at, updated_at)
+          values (
+            ${id}, ${event.data.name}, ${event.data.price}, ${event.data.categoryId}, ${version},
+            ${now}, ${now}
+          )`;
+        break;
+      case "ProductUpdated":
+        await tx`
+          update products set
+            name = ${event.data.name}, price = ${event.data.price},
+            category_id = ${event.data.categoryId}, version = ${version}, updated_at = ${now}
+          where id = ${id}`;
+        break;
+      case "ProductDeleted":
+        await tx`delete from products where id = ${id}`;
+        break;
+    }
+    const entry = {
+      ...event,
+      eventId: crypto.randomUUID(),
+      aggregateType: envelope.aggregateType,
+      aggregateId: id,
+      aggregateVersion: version,
+      commandId: envelope.commandId,
+      occurredAt: now,
+    } as RecordedEvent;
+    await tx`
+      insert into events (
+        event_id, type, aggregate_type, aggregate_id, aggregate_version, data, command_id,
+        occurred_at
+      ) values (
+        ${entry.eventId}, ${entry.type}, ${entry.aggregateType}, ${id}, ${version},
+        ${tx.json(entry.data)}, ${entry.commandId}, ${now}
+      )`;
+    recorded.push(entry);
+  }
+  return recorded;
+}

@@ -1,0 +1,210 @@
+import assert from "node:assert/strict";
+import type { CommandType } from "@catalog/proto";
+import { commandEnvelope, type Sql, steppingClock, withDatabases } from "./_testing.ts";
+import { type CommandOutcome, handleCommand } from "./handle_command.ts";
+import { project } from "./project.ts";
+
+/** The write model shaped like the read model, to compare the two. */
+async function writeSide(write: Sql) {
+  return {
+    categories: await write`
+      select c.id, c.name, c.version, c.created_at, c.updated_at,
+        (select count(*) from products p where p.category_id = c.id)::int as product_count
+      from categories c order by c.id`,
+    products: await write`
+      select p.id, p.name, p.price::text as price, p.category_id, c.name as category_name,
+        p.version, p.created_at, p.updated_at
+      from products p join categories c on c.id = p.category_id order by p.id`,
+    commands: await write`
+      select command_id, type, aggregate_id, status, code, message, accepted_at, handled_at
+      from commands order by command_id`,
+  };
+}
+
+async function readSide(read: Sql) {
+  return {
+    categories: await read`
+      select id, name, version, created_at, updated_at, product_count
+      from category_view order by id`,
+    products: await read`
+      select id, name, price::text as price, category_id, category_name, version, created_at,
+        updated_at
+      from product_view order by id`,
+    commands: await read`
+      select command_id, type, aggregate_id, status, code, message, accepted_at, handled_at
+      from command_view order by command_id`,
+  };
+}
+
+function plain(rows: Record<string, unknown>): unknown {
+  return JSON.parse(JSON.stringify(rows));
+}
+
+Deno.test("handleCommand() and project() keep the views equal to the write model", async () => {
+  await withDatabases(async ({ write, read }) => {
+    const clock = steppingClock();
+    const run = async <T extends CommandType>(
+      type: T,
+      aggregateId: string,
+      payload: Record<string, unknown>,
+    ): Promise<CommandOutcome> =>
+      await handleCommand(write, commandEnvelope(type, aggregateId, payload), { clock });
+    const codeOf = (outcome: CommandOutcome) =>
+      outcome.status === "REJECTED" ? outcome.rejection.code : outcome.status;
+
+    const toys = crypto.randomUUID();
+    const games = crypto.randomUUID();
+    const kite = crypto.randomUUID();
+    const yoyo = crypto.randomUUID();
+    assert.equal(codeOf(await run("CreateCategory", toys, { name: "Toys" })), "APPLIED");
+    assert.equal(codeOf(await run("CreateCategory", games, { name: "Games" })), "APPLIED");
+    const created = await run("CreateProduct", kite, {
+      name: "Kite",
+      price: "19.9",
+      categoryId: toys,
+    });
+    assert.equal(created.status, "APPLIED");
+    assert.deepEqual(created.status === "APPLIED" && created.events.map((event) => event.data), [
+      { name: "Kite", price: "19.90", categoryId: toys },
+    ]);
+    await run("CreateProduct", yoyo, { name: "Yo-yo", price: "3.50", categoryId: toys });
+    await run("UpdateCategory", toys, { id: toys, name: "Toys & Kites" });
+
+    await project({ write, read });
+    const renamed = await read`select category_name from product_view order by name`;
+    assert.deepEqual(renamed.map((row) => row.category_name), ["Toys & Kites", "Toys & Kites"]);
+    const [toysView] =
+      await read`select product_count, version from category_view where id = ${toys}`;
+    assert.deepEqual({ ...toysView }, { product_count: 2, version: 2 });
+
+    assert.equal(
+      codeOf(await run("UpdateProduct", kite, { id: kite, price: "4.25", categoryId: games })),
+      "APPLIED",
+    );
+    assert.equal(codeOf(await run("DeleteProduct", yoyo, { id: yoyo })), "APPLIED");
+    const rejections = [
+      await run("CreateCategory", crypto.randomUUID(), { name: "GAMES" }),
+      await run("CreateProduct", crypto.randomUUID(), {
+        name: "Desk",
+        price: "120",
+        categoryId: crypto.randomUUID(),
+      }),
+      await run("DeleteCategory", games, { id: games }),
+      await run("UpdateProduct", yoyo, { id: yoyo, name: "Gone" }),
+      await run("CreateCategory", toys, { name: "Other" }),
+    ];
+    assert.deepEqual(rejections.map(codeOf), [
+      "CATEGORY_NAME_TAKEN",
+      "CATEGORY_NOT_FOUND",
+      "CATEGORY_NOT_EMPTY",
+      "NOT_FOUND",
+      "ALREADY_EXISTS",
+    ]);
+    assert.equal(
+      codeOf(await run("UpdateCategory", toys, { id: toys, name: "TOYS & KITES" })),
+      "APPLIED",
+    );
+    assert.equal(codeOf(await run("DeleteCategory", toys, { id: toys })), "APPLIED");
+
+    const report = await project({ write, read }, { batchSize: 2 });
+    assert.deepEqual(report, { events: 4, commands: 9, heldBack: false });
+    assert.deepEqual(plain(await readSide(read)), plain(await writeSide(write)));
+
+    const [kiteView] = await read`
+      select name, price::text as price, category_name, version, created_at, updated_at
+      from product_view where id = ${kite}`;
+    assert.deepEqual(plain({ ...kiteView }), {
+      name: "Kite",
+      price: "4.25",
+      category_name: "Games",
+      version: 2,
+      created_at: "2025-01-01T00:00:02.000Z",
+      updated_at: "2025-01-01T00:00:05.000Z",
+    });
+    const [gamesView] = await read`select product_count from category_view where id = ${games}`;
+    assert.equal(gamesView?.product_count, 1);
+    const [rejected] = await read`
+      select status, code, message from command_view where code = 'CATEGORY_NOT_EMPTY'`;
+    assert.deepEqual({ ...rejected }, {
+      status: "REJECTED",
+      code: "CATEGORY_NOT_EMPTY",
+      message: 'Cannot delete category "Games": it still has 1 product',
+    });
+    const events = await write`select type, aggregate_version from events order by position`;
+    assert.deepEqual(events.map((row) => `${row.type}@${row.aggregate_version}`), [
+      "CategoryCreated@1",
+      "CategoryCreated@1",
+      "ProductCreated@1",
+      "ProductCreated@1",
+      "CategoryUpdated@2",
+      "ProductUpdated@2",
+      "ProductDeleted@2",
+      "CategoryUpdated@3",
+      "CategoryDeleted@4",
+    ]);
+  });
+});
+
+Deno.test("handleCommand() applies a command delivered twice only once", async () => {
+  await withDatabases(async ({ write, read }) => {
+    const envelope = commandEnvelope("CreateCategory", crypto.randomUUID(), { name: "Toys" });
+    const first = await handleCommand(write, envelope);
+    const again = await handleCommand(write, envelope);
+    assert.equal(first.status, "APPLIED");
+    assert.deepEqual(again, { status: "DUPLICATE", previous: { status: "APPLIED", code: "" } });
+
+    const racing = commandEnvelope("CreateCategory", crypto.randomUUID(), { name: "Games" });
+    const outcomes = await Promise.all([
+      handleCommand(write, racing),
+      handleCommand(write, racing),
+      handleCommand(write, racing),
+    ]);
+    assert.deepEqual(outcomes.map((outcome) => outcome.status).sort(), [
+      "APPLIED",
+      "DUPLICATE",
+      "DUPLICATE",
+    ]);
+
+    const [counts] = await write`
+      select (select count(*) from events)::int as events,
+        (select count(*) from commands)::int as commands`;
+    assert.deepEqual({ ...counts }, { events: 2, commands: 2 });
+    await project({ write, read });
+    await project({ write, read });
+    const views = await read`select name, product_count from category_view order by name`;
+    assert.deepEqual(views.map((row) => row.name), ["Games", "Toys"]);
+    const [commands] = await read`select count(*)::int as count from command_view`;
+    assert.equal(commands?.count, 2);
+  });
+});
+
+Deno.test("handleCommand() records the envelope and stamps times from the clock", async () => {
+  await withDatabases(async ({ write }) => {
+    const id = crypto.randomUUID();
+    const envelope = commandEnvelope("CreateCategory", id, { name: "  Toys  " }, {
+      issuedAt: "2024-12-31T23:59:59.000Z",
+    });
+    await handleCommand(write, envelope, { clock: () => new Date("2025-02-03T04:05:06.000Z") });
+    const [command] = await write`
+      select status, envelope, accepted_at, handled_at from commands
+      where command_id = ${envelope.commandId}`;
+    assert.equal(command?.status, "APPLIED");
+    assert.deepEqual(command?.envelope, JSON.parse(JSON.stringify(envelope)));
+    assert.equal(command?.accepted_at.toISOString(), "2024-12-31T23:59:59.000Z");
+    assert.equal(command?.handled_at.toISOString(), "2025-02-03T04:05:06.000Z");
+    const [category] =
+      await write`select name, version, created_at from categories where id = ${id}`;
+    assert.deepEqual({ ...category }, {
+      name: "Toys",
+      version: 1,
+      created_at: new Date("2025-02-03T04:05:06.000Z"),
+    });
+    const [event] = await write`select type, data, command_id, occurred_at from events`;
+    assert.deepEqual({ ...event }, {
+      type: "CategoryCreated",
+      data: { name: "Toys" },
+      command_id: envelope.commandId,
+      occurred_at: new Date("2025-02-03T04:05:06.000Z"),
+    });
+  });
+});

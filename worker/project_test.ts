@@ -1,0 +1,184 @@
+import assert from "node:assert/strict";
+import postgres from "postgres";
+import { commandOutcomeChannel } from "@catalog/proto";
+import { commandEnvelope, eventually, type Sql, withDatabases } from "./_testing.ts";
+import { handleCommand } from "./handle_command.ts";
+import { project } from "./project.ts";
+
+async function categoryNames(read: Sql): Promise<string[]> {
+  const rows = await read<{ name: string }[]>`select name from category_view order by name`;
+  return rows.map((row) => row.name);
+}
+
+Deno.test("project() catches up events committed out of order", async () => {
+  await withDatabases(async ({ write, read }) => {
+    // Transaction A writes the first event but commits last; B commits in between.
+    const early = commandEnvelope("CreateCategory", crypto.randomUUID(), { name: "Early" });
+    const now = new Date("2025-01-01T00:00:00.000Z");
+    let written!: () => void;
+    const aWrote = new Promise<void>((resolve) => written = resolve);
+    let commit!: () => void;
+    const aMayCommit = new Promise<void>((resolve) => commit = resolve);
+    const transactionA = write.begin(async (tx) => {
+      await tx`
+        insert into categories (id, name, version, created_at, updated_at)
+        values (${early.aggregateId}, 'Early', 1, ${now}, ${now})`;
+      await tx`
+        insert into events (
+          event_id, type, aggregate_type, aggregate_id, aggregate_version, data, command_id,
+          occurred_at
+        ) values (
+          ${crypto.randomUUID()}, 'CategoryCreated', 'category', ${early.aggregateId}, 1,
+          ${tx.json({ name: "Early" })}, ${early.commandId}, ${now}
+        )`;
+      await tx`
+        insert into commands (
+          command_id, type, aggregate_id, status, envelope, accepted_at, handled_at
+        ) values (
+          ${early.commandId}, 'CreateCategory', ${early.aggregateId}, 'APPLIED',
+          ${tx.json(JSON.parse(JSON.stringify(early)))}, ${now}, ${now}
+        )`;
+      written();
+      await aMayCommit;
+    });
+    try {
+      await aWrote;
+      const late = commandEnvelope("CreateCategory", crypto.randomUUID(), { name: "Late" });
+      assert.equal((await handleCommand(write, late)).status, "APPLIED");
+
+      const whileAOpen = await project({ write, read });
+      assert.deepEqual(whileAOpen, { events: 0, commands: 0, heldBack: true });
+      assert.deepEqual(await categoryNames(read), []);
+    } finally {
+      commit();
+      await transactionA;
+    }
+
+    const positions = await write`select data->>'name' as name from events order by position`;
+    assert.deepEqual(positions.map((row) => row.name), ["Early", "Late"]);
+    const afterA = await project({ write, read });
+    assert.deepEqual(afterA, { events: 2, commands: 2, heldBack: false });
+    assert.deepEqual(await categoryNames(read), ["Early", "Late"]);
+    const outcomes = await read`select status from command_view`;
+    assert.deepEqual(outcomes.map((row) => row.status), ["APPLIED", "APPLIED"]);
+  });
+});
+
+Deno.test("project() from two processes at once applies each event once", async () => {
+  await withDatabases(async ({ write, read, writeUrl, readUrl }) => {
+    const toys = crypto.randomUUID();
+    await handleCommand(write, commandEnvelope("CreateCategory", toys, { name: "Toys" }));
+    for (let index = 0; index < 40; index++) {
+      await handleCommand(
+        write,
+        commandEnvelope("CreateProduct", crypto.randomUUID(), {
+          name: `Toy ${index}`,
+          price: `${index + 1}.99`,
+          categoryId: toys,
+        }),
+      );
+    }
+    const other = {
+      write: postgres(writeUrl, { max: 2, onnotice: () => {} }),
+      read: postgres(readUrl, { max: 2, onnotice: () => {} }),
+    };
+    try {
+      const reports = await Promise.all([
+        project({ write, read }, { batchSize: 3 }),
+        project(other, { batchSize: 4 }),
+        project({ write, read }, { batchSize: 7 }),
+      ]);
+      const total = (key: "events" | "commands") =>
+        reports.reduce((sum, report) => sum + report[key], 0);
+      assert.equal(total("events"), 41);
+      assert.equal(total("commands"), 41);
+    } finally {
+      await other.write.end({ timeout: 5 });
+      await other.read.end({ timeout: 5 });
+    }
+    assert.deepEqual(await project({ write, read }), { events: 0, commands: 0, heldBack: false });
+    const [counts] = await read`
+      select (select product_count from category_view where id = ${toys}) as product_count,
+        (select count(*) from product_view)::int as products,
+        (select count(*) from command_view)::int as commands`;
+    assert.deepEqual({ ...counts }, { product_count: 40, products: 40, commands: 41 });
+  });
+});
+
+Deno.test("project() rebuilds the same views from an emptied read database", async () => {
+  await withDatabases(async ({ write, read }) => {
+    const toys = crypto.randomUUID();
+    const kite = crypto.randomUUID();
+    await handleCommand(write, commandEnvelope("CreateCategory", toys, { name: "Toys" }));
+    await handleCommand(
+      write,
+      commandEnvelope("CreateProduct", kite, { name: "Kite", price: "9.99", categoryId: toys }),
+    );
+    await handleCommand(write, commandEnvelope("UpdateCategory", toys, { id: toys, name: "Fun" }));
+    await project({ write, read });
+    const snapshot = async () =>
+      JSON.stringify([
+        await read`select * from category_view order by id`,
+        await read`select * from product_view order by id`,
+        await read`select * from command_view order by command_id`,
+      ]);
+    const before = await snapshot();
+
+    await read`truncate category_view, product_view, command_view`;
+    await read`update projection_checkpoints set transaction_id = '0', position = 0`;
+    assert.deepEqual(await project({ write, read }, { batchSize: 1 }), {
+      events: 3,
+      commands: 3,
+      heldBack: false,
+    });
+    assert.equal(await snapshot(), before);
+  });
+});
+
+Deno.test("project() announces each command outcome it makes readable", async () => {
+  await withDatabases(async ({ write, read }) => {
+    const received: string[] = [];
+    const listening = await read.listen(commandOutcomeChannel, (id) => received.push(id));
+    try {
+      const first = commandEnvelope("CreateCategory", crypto.randomUUID(), { name: "Toys" });
+      const second = commandEnvelope("CreateCategory", crypto.randomUUID(), { name: "toys" });
+      await handleCommand(write, first);
+      await handleCommand(write, second);
+      await project({ write, read });
+      await eventually("two notifications", () => Promise.resolve(received.length === 2));
+      assert.deepEqual(received, [first.commandId, second.commandId]);
+    } finally {
+      await listening.unlisten();
+    }
+  });
+});
+
+Deno.test("project() keeps a transaction whole when it outgrows the batch", async () => {
+  await withDatabases(async ({ write, read }) => {
+    const now = new Date("2025-01-01T00:00:00.000Z");
+    const names = ["A", "B", "C"];
+    await write.begin(async (tx) => {
+      for (const name of names) {
+        const id = crypto.randomUUID();
+        await tx`
+          insert into categories (id, name, version, created_at, updated_at)
+          values (${id}, ${name}, 1, ${now}, ${now})`;
+        await tx`
+          insert into events (
+            event_id, type, aggregate_type, aggregate_id, aggregate_version, data, command_id,
+            occurred_at
+          ) values (
+            ${crypto.randomUUID()}, 'CategoryCreated', 'category', ${id}, 1,
+            ${tx.json({ name })}, ${crypto.randomUUID()}, ${now}
+          )`;
+      }
+    });
+    await handleCommand(
+      write,
+      commandEnvelope("CreateCategory", crypto.randomUUID(), { name: "D" }),
+    );
+    const report = await project({ write, read }, { batchSize: 2 });
+    assert.deepEqual(report, { events: 4, commands: 1, heldBack: false });
+    assert.deepEqual(await categoryNames(read), ["A", "B", "C", "D"]);
+  });
+});

@@ -1,0 +1,90 @@
+import postgres from "postgres";
+import { topology } from "@catalog/proto";
+import { startCatchUp } from "./catch_up.ts";
+import type { WorkerConfig } from "./config.ts";
+import { startConsumer } from "./consume.ts";
+import { type Clock, handleCommand } from "./handle_command.ts";
+import { project } from "./project.ts";
+
+/** Options of startWorker(). */
+export interface StartWorkerOptions {
+  /** Stamps handled commands, events and dead letters. Default: the system clock. */
+  clock?: Clock;
+  /** Receives the worker's log lines. Default: console.log. */
+  log?: (line: string) => void;
+  /** Aborting it gives up starting (while RabbitMQ does not answer yet). */
+  signal?: AbortSignal;
+}
+
+/** A running worker. */
+export interface Worker {
+  /**
+   * Stops consuming, lets the command in hand finish (for up to 10 s), and
+   * closes the RabbitMQ channel and connection and both database pools.
+   */
+  stop(): Promise<void>;
+}
+
+/** How long stop() lets the command in hand finish. */
+const STOP_GRACE_MS = 10_000;
+
+/**
+ * Starts the worker on migrated databases: brings the read database up to
+ * date, then consumes commands, handling and projecting each one. Resolves
+ * once consuming has started, after logging "Worker ready".
+ */
+export async function startWorker(
+  config: WorkerConfig,
+  options: StartWorkerOptions = {},
+): Promise<Worker> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const clock = options.clock ?? (() => new Date());
+  const poolOptions = {
+    max: 4,
+    onnotice: () => {},
+    connection: { application_name: "catalog-worker" },
+  };
+  const write = postgres(config.writeDatabaseUrl, poolOptions);
+  const read = postgres(config.readDatabaseUrl, poolOptions);
+  const catchUp = startCatchUp(() => project({ write, read }, { clock }), { log });
+  async function projectNow() {
+    const report = await project({ write, read }, { clock });
+    if (report.heldBack) catchUp.poke();
+    return report;
+  }
+
+  try {
+    const caughtUp = await projectNow();
+    if (caughtUp.events > 0 || caughtUp.commands > 0) {
+      log(
+        `caught up: projected ${caughtUp.events} events and ${caughtUp.commands} command outcomes`,
+      );
+    }
+    const consumer = await startConsumer({
+      amqpUrl: config.amqpUrl,
+      prefetch: config.prefetch,
+      handle: (envelope) => handleCommand(write, envelope, { clock }),
+      project: projectNow,
+      clock,
+      log,
+      signal: options.signal,
+    });
+    log(`Worker ready: consuming ${topology.commandsQueue} (prefetch ${config.prefetch})`);
+    let stopped: Promise<void> | undefined;
+    return {
+      stop() {
+        stopped ??= (async () => {
+          await consumer.stop(STOP_GRACE_MS);
+          await catchUp.stop();
+          await Promise.all([write.end({ timeout: 5 }), read.end({ timeout: 5 })]);
+          log("Worker stopped");
+        })();
+        return stopped;
+      },
+    };
+  } catch (error) {
+    await catchUp.stop();
+    await Promise.all([write.end({ timeout: 5 }), read.end({ timeout: 5 })]);
+    throw error;
+  }
+}
