@@ -1,5 +1,3 @@
-import { checkHealth } from "@catalog/proto";
-
 /** The four services, in the order they start. */
 export const serviceNames = ["worker", "query", "command", "gateway"] as const;
 export type ServiceName = (typeof serviceNames)[number];
@@ -99,11 +97,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       stderr: "piped",
     }).spawn();
     const recent: string[] = [];
-    let sawReady = false;
+    let saidReady = false;
     const onLine = (line: string) => {
       recent.push(line);
       if (recent.length > 30) recent.shift();
-      if (line.includes("Worker ready")) sawReady = true;
+      if (service !== "gateway" && line.includes(readyLines[service])) saidReady = true;
       log(service, line);
     };
     const output = Promise.all([
@@ -116,7 +114,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     running.set(service, { child, exited, output });
 
     const deadline = Date.now() + readyTimeoutMs;
-    while (!(await isReady(service, ports, sawReady))) {
+    while (!(service === "gateway" ? await gatewayReady(ports.gateway) : saidReady)) {
       if (hasExited || Date.now() > deadline) {
         const why = hasExited ? "it exited" : `not ready after ${readyTimeoutMs} ms`;
         if (!hasExited) child.kill("SIGKILL");
@@ -172,24 +170,22 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   };
 }
 
-async function isReady(
-  service: ServiceName,
-  ports: StackPorts,
-  workerSaidReady: boolean,
-): Promise<boolean> {
+/**
+ * The line each gRPC service and the worker prints once it serves. The launcher
+ * reads logs rather than calling gRPC health itself: the gateway's /ready
+ * checks both gRPC services' health anyway.
+ */
+const readyLines: Record<Exclude<ServiceName, "gateway">, string> = {
+  worker: "Worker ready",
+  query: "Query service ready",
+  command: "Command service ready",
+};
+
+async function gatewayReady(port: number): Promise<boolean> {
   try {
-    switch (service) {
-      case "worker":
-        return workerSaidReady;
-      case "query":
-      case "command":
-        return await checkHealth(`localhost:${ports[service]}`, "", 500) === "SERVING";
-      case "gateway": {
-        const response = await fetch(`http://localhost:${ports.gateway}/ready`);
-        await response.body?.cancel();
-        return response.ok;
-      }
-    }
+    const response = await fetch(`http://localhost:${port}/ready`);
+    await response.body?.cancel();
+    return response.ok;
   } catch {
     return false;
   }
