@@ -10,3 +10,4 @@ export * from "./grpc.ts";
 export * from "./money.ts";
 export * from "./topology.ts";
 export * from "./read_model.ts";
+export * from "./env.ts";

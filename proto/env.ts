@@ -1,0 +1,108 @@
+import { z } from "zod";
+
+/**
+ * How every service reads its environment variables: the same formats, the
+ * same defaults for shared variables (AMQP_URL, the database URLs), and the same
+ * error naming each unusable variable. An empty variable counts as unset.
+ */
+
+/** A configuration variable that cannot be used. */
+export class ConfigError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ConfigError";
+  }
+}
+
+function unsetIfEmpty(value: unknown): unknown {
+  return typeof value === "string" && value.trim() === "" ? undefined : value;
+}
+
+/** A whole number from min to max. */
+export function integerVar(fallback: number, range: { min: number; max: number }) {
+  const outside = `Must be from ${range.min} to ${range.max}`;
+  return z.preprocess(
+    unsetIfEmpty,
+    z.coerce.number({ error: "Must be a number" })
+      .int({ error: "Must be a whole number" })
+      .min(range.min, { error: outside })
+      .max(range.max, { error: outside })
+      .default(fallback),
+  );
+}
+
+/** A TCP port; 0 asks the system for a free one. */
+export function portVar(fallback: number) {
+  return integerVar(fallback, { min: 0, max: 65535 });
+}
+
+/** An interface to listen on. */
+export function hostVar(fallback = "0.0.0.0") {
+  return z.preprocess(unsetIfEmpty, z.string().trim().min(1).default(fallback));
+}
+
+const HOST_PORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$/;
+
+/** A host:port to connect to. */
+export function addressVar(fallback: string) {
+  return z.preprocess(
+    unsetIfEmpty,
+    z.string().trim().regex(HOST_PORT, { error: `Must be host:port, like ${fallback}` })
+      .default(fallback),
+  );
+}
+
+/** A RabbitMQ URL, the vhost in its path. */
+export function amqpUrlVar(fallback = "amqp://guest:guest@localhost:5672") {
+  return z.preprocess(
+    unsetIfEmpty,
+    z.url({ protocol: /^amqps?$/, error: "Must be an amqp:// or amqps:// URL" }).default(fallback),
+  );
+}
+
+/** A PostgreSQL URL, the database in its path. */
+export function postgresUrlVar(fallback: string) {
+  return z.preprocess(
+    unsetIfEmpty,
+    z.url({ protocol: /^postgres(ql)?$/, error: "Must be a postgres:// or postgresql:// URL" })
+      .default(fallback),
+  );
+}
+
+/** Defaults of the variables several services share. */
+export const sharedDefaults = {
+  writeDatabaseUrl: "postgres://postgres@localhost:5432/catalog_write",
+  readDatabaseUrl: "postgres://postgres@localhost:5432/catalog_read",
+  amqpUrl: "amqp://guest:guest@localhost:5672",
+} as const;
+
+/**
+ * Reads the variables of shape from env (such as `Deno.env.toObject()`);
+ * throws ConfigError naming every unusable one, as `NAME="value": why`.
+ */
+export function parseEnv<Shape extends z.ZodRawShape>(
+  service: string,
+  shape: Shape,
+  env: Record<string, string | undefined>,
+): z.output<z.ZodObject<Shape>> {
+  const result = z.object(shape).safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const name = String(issue.path[0]);
+      return `${name}=${JSON.stringify(env[name] ?? "")}: ${issue.message}`;
+    });
+    throw new ConfigError(`Cannot configure the ${service}: ${problems.join("; ")}`);
+  }
+  return result.data;
+}
+
+/** The URL with its password hidden, for logs. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "(unreadable URL)";
+  }
+}
