@@ -1,7 +1,7 @@
 import amqp from "amqplib";
 import type { ChannelModel, ConfirmChannel, Options } from "amqplib";
 import { Buffer } from "node:buffer";
-import { declareTopology } from "@catalog/proto";
+import { declareTopology, redactUrl } from "@catalog/proto";
 import { BrokerUnavailableError } from "./errors.ts";
 
 /** Options of an AmqpPublisher. */
@@ -22,17 +22,6 @@ export interface AmqpPublisherOptions {
   onConnectionChange?: (connected: boolean) => void;
   /** Where to say what happens to the connection. Default console.log. */
   log?: (line: string) => void;
-}
-
-/** The URL with its password hidden, for logs. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.toString();
-  } catch {
-    return "(unreadable URL)";
-  }
 }
 
 /**

@@ -1,4 +1,6 @@
-import { z } from "zod";
+import { amqpUrlVar, hostVar, integerVar, parseEnv, portVar } from "@catalog/proto";
+
+export { ConfigError } from "@catalog/proto";
 
 /**
  * The command service's settings. Every variable it reads:
@@ -19,55 +21,20 @@ export interface CommandConfig {
   publishTimeoutMs: number;
 }
 
-/** A configuration variable that cannot be used. */
-export class ConfigError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ConfigError";
-  }
-}
+const variables = {
+  COMMAND_GRPC_HOST: hostVar(),
+  COMMAND_GRPC_PORT: portVar(50051),
+  AMQP_URL: amqpUrlVar(),
+  PUBLISH_TIMEOUT_MS: integerVar(3000, { min: 1, max: 60_000 }),
+};
 
-const unsetIfEmpty = (value: unknown) => value === "" ? undefined : value;
-
-const port = z.coerce.number({ error: "Must be a number" })
-  .int({ error: "Must be a whole number" })
-  .min(0, { error: "Must be from 0 to 65535" })
-  .max(65535, { error: "Must be from 0 to 65535" });
-
-const schema = z.object({
-  COMMAND_GRPC_HOST: z.preprocess(
-    unsetIfEmpty,
-    z.string().trim().min(1).default("0.0.0.0"),
-  ),
-  COMMAND_GRPC_PORT: z.preprocess(unsetIfEmpty, port.default(50051)),
-  AMQP_URL: z.preprocess(
-    unsetIfEmpty,
-    z.url({
-      protocol: /^amqps?$/,
-      error: "Must be an amqp:// or amqps:// URL",
-    }).default("amqp://guest:guest@localhost:5672"),
-  ),
-  PUBLISH_TIMEOUT_MS: z.preprocess(
-    unsetIfEmpty,
-    z.coerce.number({ error: "Must be a number" })
-      .int({ error: "Must be a whole number" })
-      .min(1, { error: "Must be at least 1" })
-      .max(60_000, { error: "Must be at most 60000" })
-      .default(3000),
-  ),
-});
-
-/** Reads the command service's settings from an environment such as `Deno.env.toObject()`. */
+/**
+ * Reads the command service's settings from an environment such as `Deno.env.toObject()`.
+ *
+ * @throws {ConfigError} naming every variable that is set to an unusable value.
+ */
 export function parseCommandConfig(env: Record<string, string | undefined>): CommandConfig {
-  const result = schema.safeParse(env);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => {
-      const name = String(issue.path[0]);
-      return `${name}=${JSON.stringify(env[name] ?? "")}: ${issue.message}`;
-    });
-    throw new ConfigError(`Cannot configure the command service: ${problems.join("; ")}`);
-  }
-  const data = result.data;
+  const data = parseEnv("command service", variables, env);
   return {
     grpcHost: data.COMMAND_GRPC_HOST,
     grpcPort: data.COMMAND_GRPC_PORT,

@@ -41,6 +41,7 @@ Deno.test("parseCommandConfig() names each bad variable", () => {
       }),
     (error: unknown) => {
       assert.ok(error instanceof ConfigError);
+      assert.match(error.message, /^Cannot configure the command service: /);
       assert.match(error.message, /COMMAND_GRPC_PORT="70000": Must be from 0 to 65535/);
       assert.match(error.message, /AMQP_URL="http:\/\/localhost": Must be an amqp/);
       assert.match(error.message, /PUBLISH_TIMEOUT_MS="soon": Must be a number/);

@@ -3,10 +3,11 @@ import {
   commandServiceDefinition,
   type CommandType,
   commandTypes,
-  fieldErrorsMetadataKey,
   grpc,
+  invalidArgumentStatus,
   serviceNames,
   startGrpcServer,
+  unaryMethod,
 } from "@catalog/proto";
 import { AmqpPublisher } from "./amqp_publisher.ts";
 import { createCommandHandlers, type RequestContext } from "./command_handlers.ts";
@@ -48,14 +49,6 @@ function contextOf(metadata: grpc.Metadata): RequestContext {
   };
 }
 
-/** Metadata values must be printable ASCII, so anything else is escaped in the JSON. */
-function asciiJson(value: unknown): string {
-  return JSON.stringify(value).replace(
-    /[^\x20-\x7e]/g,
-    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
-}
-
 /** The one place where errors become gRPC statuses. */
 function toGrpcError(
   type: CommandType,
@@ -63,9 +56,7 @@ function toGrpcError(
   log: (line: string) => void,
 ): Partial<grpc.StatusObject> {
   if (error instanceof InvalidCommandError) {
-    const metadata = new grpc.Metadata();
-    metadata.set(fieldErrorsMetadataKey, asciiJson(error.fieldErrors));
-    return { code: grpc.status.INVALID_ARGUMENT, details: error.message, metadata };
+    return invalidArgumentStatus(error.message, error.fieldErrors);
   }
   if (error instanceof BrokerUnavailableError) {
     log(`${type} not accepted: ${error.message}`);
@@ -107,15 +98,10 @@ export async function startCommandService(
       request: unknown,
       context: RequestContext,
     ) => Promise<CommandReceipt>;
-    implementation[type] = ((
-      call: grpc.ServerUnaryCall<unknown, CommandReceipt>,
-      callback: grpc.sendUnaryData<CommandReceipt>,
-    ) => {
-      handle(call.request, contextOf(call.metadata)).then(
-        (receipt) => callback(null, receipt),
-        (error) => callback(toGrpcError(type, error, log)),
-      );
-    }) as grpc.handleUnaryCall<unknown, CommandReceipt>;
+    implementation[type] = unaryMethod(
+      (request, call) => handle(request, contextOf(call.metadata)),
+      (error) => toGrpcError(type, error, log),
+    );
   }
 
   const server = await startGrpcServer({

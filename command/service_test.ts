@@ -8,47 +8,16 @@ import {
   grpc,
   topology,
 } from "@catalog/proto";
-import { freePort, TcpProxy } from "./_tcp_proxy.ts";
+import { managementApi } from "../dev/infra.ts";
+import { createVhost, freePort, type TestVhost } from "../dev/sandbox.ts";
+import { TcpProxy } from "../dev/tcp_proxy.ts";
 import type { CommandConfig } from "./config.ts";
 import { type CommandService, startCommandService } from "./service.ts";
 
-const amqpBase = Deno.env.get("AMQP_URL") ?? "amqp://guest:guest@localhost:5672";
-const managementBase = Deno.env.get("RABBITMQ_MANAGEMENT_URL") ??
-  "http://guest:guest@localhost:15672";
-
-async function management(method: string, path: string, body?: unknown): Promise<unknown> {
-  const base = new URL(managementBase);
-  const response = await fetch(`${base.protocol}//${base.host}/api${path}`, {
-    method,
-    headers: {
-      "authorization": `Basic ${
-        btoa(`${decodeURIComponent(base.username)}:${decodeURIComponent(base.password)}`)
-      }`,
-      "content-type": "application/json",
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`Cannot ${method} ${path}: HTTP ${response.status} ${text}`);
-  return text ? JSON.parse(text) : undefined;
-}
-
 /** Runs fn with a throwaway vhost, and deletes it afterwards. */
-async function withVhost(fn: (amqpUrl: string, vhost: string) => Promise<void>): Promise<void> {
-  const vhost = `catalog_command_test_${crypto.randomUUID().slice(0, 8)}`;
-  await management("PUT", `/vhosts/${vhost}`);
-  try {
-    await management("PUT", `/permissions/${vhost}/guest`, {
-      configure: ".*",
-      write: ".*",
-      read: ".*",
-    });
-    const url = new URL(amqpBase);
-    url.pathname = `/${vhost}`;
-    await fn(url.toString(), vhost);
-  } finally {
-    await management("DELETE", `/vhosts/${vhost}`);
-  }
+async function withVhost(fn: (amqpUrl: string, vhost: TestVhost) => Promise<void>): Promise<void> {
+  await using vhost = await createVhost("catalog_command");
+  await fn(vhost.amqpUrl, vhost);
 }
 
 interface Running {
@@ -175,7 +144,11 @@ Deno.test("startCommandService() names its RabbitMQ connection after itself", as
     await withService({ amqpUrl }, async () => {
       // The management API lists a connection once its statistics come in.
       await eventually("the connection is listed", async () => {
-        const connections = await management("GET", `/vhosts/${vhost}/connections`) as {
+        const connections = await managementApi(
+          vhost.managementUrl,
+          "GET",
+          `/vhosts/${vhost.name}/connections`,
+        ) as {
           client_properties?: { connection_name?: string };
         }[];
         return connections.length === 1 &&
@@ -309,17 +282,10 @@ Deno.test("startCommandService() starts without RabbitMQ and answers UNAVAILABLE
 
 Deno.test("startCommandService() reconnects by itself and reports health as it goes", async () => {
   await withVhost(async (amqpUrl) => {
-    const target = new URL(amqpUrl);
-    const proxy = new TcpProxy(freePort(), {
-      hostname: target.hostname,
-      port: Number(target.port || 5672),
-    });
-    const viaProxy = new URL(amqpUrl);
-    viaProxy.hostname = "127.0.0.1";
-    viaProxy.port = String(proxy.port);
+    const { proxy, url: viaProxy } = TcpProxy.inFrontOf(amqpUrl, 5672);
     try {
       await withService(
-        { amqpUrl: viaProxy.toString(), publishTimeoutMs: 800 },
+        { amqpUrl: viaProxy, publishTimeoutMs: 800 },
         async ({ client, address }) => {
           const serving = () => checkHealth(address, "catalog.v1.CommandService");
           assert.equal(await serving(), "NOT_SERVING");

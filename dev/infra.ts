@@ -1,5 +1,6 @@
 import amqp from "amqplib";
 import postgres from "postgres";
+import { sharedDefaults } from "@catalog/proto";
 
 /** Where the infrastructure is expected, from the same variables the services read. */
 export interface Infrastructure {
@@ -13,9 +14,9 @@ export interface Infrastructure {
 /** Reads the infrastructure's addresses from an environment, with the developer defaults. */
 export function infrastructureFrom(env: Record<string, string | undefined>): Infrastructure {
   return {
-    writeDatabaseUrl: env.WRITE_DATABASE_URL ?? "postgres://postgres@localhost:5432/catalog_write",
-    readDatabaseUrl: env.READ_DATABASE_URL ?? "postgres://postgres@localhost:5432/catalog_read",
-    amqpUrl: env.AMQP_URL ?? "amqp://guest:guest@localhost:5672",
+    writeDatabaseUrl: env.WRITE_DATABASE_URL ?? sharedDefaults.writeDatabaseUrl,
+    readDatabaseUrl: env.READ_DATABASE_URL ?? sharedDefaults.readDatabaseUrl,
+    amqpUrl: env.AMQP_URL ?? sharedDefaults.amqpUrl,
     managementUrl: env.RABBITMQ_MANAGEMENT_URL ?? "http://guest:guest@localhost:15672",
   };
 }
@@ -25,13 +26,6 @@ export function maintenanceUrl(databaseUrl: string): string {
   const url = new URL(databaseUrl);
   url.pathname = "/postgres";
   return url.toString();
-}
-
-/** Hides the password of a URL for printing. */
-export function redact(url: string): string {
-  const parsed = new URL(url);
-  if (parsed.password) parsed.password = "***";
-  return parsed.toString();
 }
 
 /** Answers undefined if PostgreSQL at that URL's server answers a query, else why not. */

@@ -4,13 +4,13 @@
  * with prefixed logs (the worker creates and migrates the databases), loads the
  * demo data once and prints where to look. Ctrl-C stops everything.
  */
+import { redactUrl } from "@catalog/proto";
 import {
   dockerEngineAvailable,
   infrastructureFrom,
   managementEndpoint,
   probePostgres,
   probeRabbitMq,
-  redact,
 } from "./infra.ts";
 import { seedDemoData } from "./seed.ts";
 import { defaultPorts, startStack } from "./stack.ts";
@@ -25,9 +25,9 @@ async function missingInfrastructure(): Promise<string[]> {
   ]);
   const missing: string[] = [];
   if (postgresProblem) {
-    missing.push(`PostgreSQL at ${redact(infra.writeDatabaseUrl)} (${postgresProblem})`);
+    missing.push(`PostgreSQL at ${redactUrl(infra.writeDatabaseUrl)} (${postgresProblem})`);
   }
-  if (rabbitProblem) missing.push(`RabbitMQ at ${redact(infra.amqpUrl)} (${rabbitProblem})`);
+  if (rabbitProblem) missing.push(`RabbitMQ at ${redactUrl(infra.amqpUrl)} (${rabbitProblem})`);
   return missing;
 }
 

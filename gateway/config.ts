@@ -1,4 +1,6 @@
-import { z } from "zod";
+import { addressVar, hostVar, integerVar, parseEnv, portVar } from "@catalog/proto";
+
+export { ConfigError } from "@catalog/proto";
 
 /**
  * The gateway's configuration, read from environment variables:
@@ -31,67 +33,24 @@ export const defaultConfig: Readonly<GatewayConfig> = Object.freeze({
   commandWaitTimeoutMs: 5000,
 });
 
-function integer(name: string, fallback: number, min: number, max: number) {
-  return z.string()
-    .trim()
-    .default(String(fallback))
-    .transform((text, ctx) => {
-      const value = Number(text);
-      if (text === "" || !Number.isInteger(value) || value < min || value > max) {
-        ctx.addIssue({
-          code: "custom",
-          message: `${name} must be an integer from ${min} to ${max}, got "${text}"`,
-        });
-        return z.NEVER;
-      }
-      return value;
-    });
-}
-
-const HOST_PORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$/;
-
-function address(name: string, fallback: string) {
-  return z.string()
-    .trim()
-    .default(fallback)
-    .refine((text) => HOST_PORT.test(text), {
-      error: (issue) => `${name} must be host:port, like ${fallback}, got "${issue.input}"`,
-    });
-}
-
-const environment = z.object({
-  GATEWAY_PORT: integer("GATEWAY_PORT", defaultConfig.port, 0, 65535),
-  GATEWAY_HOST: z.string().trim().min(1, { error: "GATEWAY_HOST must not be empty" })
-    .default(defaultConfig.host),
-  COMMAND_SERVICE_ADDRESS: address("COMMAND_SERVICE_ADDRESS", defaultConfig.commandServiceAddress),
-  QUERY_SERVICE_ADDRESS: address("QUERY_SERVICE_ADDRESS", defaultConfig.queryServiceAddress),
-  GRPC_DEADLINE_MS: integer("GRPC_DEADLINE_MS", defaultConfig.grpcDeadlineMs, 1, 600_000),
-  COMMAND_WAIT_TIMEOUT_MS: integer(
-    "COMMAND_WAIT_TIMEOUT_MS",
-    defaultConfig.commandWaitTimeoutMs,
-    0,
-    600_000,
-  ),
-});
+const variables = {
+  GATEWAY_PORT: portVar(defaultConfig.port),
+  GATEWAY_HOST: hostVar(defaultConfig.host),
+  COMMAND_SERVICE_ADDRESS: addressVar(defaultConfig.commandServiceAddress),
+  QUERY_SERVICE_ADDRESS: addressVar(defaultConfig.queryServiceAddress),
+  GRPC_DEADLINE_MS: integerVar(defaultConfig.grpcDeadlineMs, { min: 1, max: 600_000 }),
+  COMMAND_WAIT_TIMEOUT_MS: integerVar(defaultConfig.commandWaitTimeoutMs, { min: 0, max: 600_000 }),
+};
 
 /**
  * Reads the gateway's configuration from an environment record such as
  * `Deno.env.toObject()`; unset variables take their defaults and unrelated
  * ones are ignored. An empty variable counts as unset.
  *
- * @throws {TypeError} naming every variable that is set to an unusable value.
+ * @throws {ConfigError} naming every variable that is set to an unusable value.
  */
 export function parseConfig(env: Record<string, string | undefined>): GatewayConfig {
-  // An empty variable counts as unset, as compose files and shells often leave them.
-  const set = Object.fromEntries(
-    Object.entries(env).filter(([, value]) => value !== undefined && value.trim() !== ""),
-  );
-  const result = environment.safeParse(set);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => issue.message).join("; ");
-    throw new TypeError(`Cannot read the gateway configuration: ${problems}`);
-  }
-  const parsed = result.data;
+  const parsed = parseEnv("gateway", variables, env);
   return {
     port: parsed.GATEWAY_PORT,
     host: parsed.GATEWAY_HOST,

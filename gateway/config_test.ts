@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { defaultConfig, parseConfig } from "./config.ts";
+import { ConfigError, defaultConfig, parseConfig } from "./config.ts";
 
 Deno.test("parseConfig() takes the defaults when nothing is set", () => {
   assert.deepEqual(parseConfig({}), {
@@ -48,11 +48,11 @@ Deno.test("parseConfig() names every variable with an unusable value", () => {
         QUERY_SERVICE_ADDRESS: "localhost",
       }),
     (error: unknown) => {
-      assert.ok(error instanceof TypeError);
-      assert.match(error.message, /^Cannot read the gateway configuration: /);
-      assert.match(error.message, /GATEWAY_PORT must be an integer from 0 to 65535, got "http"/);
-      assert.match(error.message, /GRPC_DEADLINE_MS must be an integer from 1 to 600000, got "0"/);
-      assert.match(error.message, /QUERY_SERVICE_ADDRESS must be host:port.*got "localhost"/);
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, /^Cannot configure the gateway: /);
+      assert.match(error.message, /GATEWAY_PORT="http": Must be a number/);
+      assert.match(error.message, /GRPC_DEADLINE_MS="0": Must be from 1 to 600000/);
+      assert.match(error.message, /QUERY_SERVICE_ADDRESS="localhost": Must be host:port/);
       return true;
     },
   );

@@ -3,7 +3,8 @@ import { z } from "zod";
 /**
  * How every service reads its environment variables: the same formats, the
  * same defaults for shared variables (AMQP_URL, the database URLs), and the same
- * error naming each unusable variable. An empty variable counts as unset.
+ * error naming each unusable variable. An empty (or blank) variable counts as
+ * unset.
  */
 
 /** A configuration variable that cannot be used. */
@@ -53,20 +54,34 @@ export function addressVar(fallback: string) {
 }
 
 /** A RabbitMQ URL, the vhost in its path. */
-export function amqpUrlVar(fallback = "amqp://guest:guest@localhost:5672") {
+export function amqpUrlVar(fallback: string = sharedDefaults.amqpUrl) {
   return z.preprocess(
     unsetIfEmpty,
     z.url({ protocol: /^amqps?$/, error: "Must be an amqp:// or amqps:// URL" }).default(fallback),
   );
 }
 
+/** Options of postgresUrlVar(). */
+export interface PostgresUrlOptions {
+  /** Refuse a URL whose path names no database. Default false. */
+  requireDatabase?: boolean;
+}
+
 /** A PostgreSQL URL, the database in its path. */
-export function postgresUrlVar(fallback: string) {
-  return z.preprocess(
-    unsetIfEmpty,
-    z.url({ protocol: /^postgres(ql)?$/, error: "Must be a postgres:// or postgresql:// URL" })
-      .default(fallback),
-  );
+export function postgresUrlVar(fallback: string, options: PostgresUrlOptions = {}) {
+  const url = z.url({
+    protocol: /^postgres(ql)?$/,
+    error: "Must be a postgres:// or postgresql:// URL",
+  });
+  const checked = options.requireDatabase
+    ? url.refine(namesDatabase, { error: "Must name a database in its path" })
+    : url;
+  return z.preprocess(unsetIfEmpty, checked.default(fallback));
+}
+
+function namesDatabase(url: string): boolean {
+  // An unreadable URL has its own issue already.
+  return !URL.canParse(url) || new URL(url).pathname.length > 1;
 }
 
 /** Defaults of the variables several services share. */

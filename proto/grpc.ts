@@ -3,6 +3,8 @@ import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import type { CommandReceipt, CommandRequests, QueryRequests, QueryResponses } from "./catalog.ts";
+import type { FieldError } from "./commands.ts";
+import { fieldErrorsMetadataKey } from "./read_model.ts";
 
 /** Fully qualified gRPC service names, as health checks and reflection know them. */
 export const serviceNames = {
@@ -97,6 +99,49 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       clearTimeout(timer);
     },
   };
+}
+
+/**
+ * A unary method from a handler that answers a promise: the handler's answer,
+ * or the status that toStatus makes of its error, thrown or rejected.
+ */
+export function unaryMethod<Req, Res>(
+  handle: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
+  toStatus: (error: unknown) => Partial<grpc.StatusObject>,
+): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    let answer: Promise<Res>;
+    try {
+      answer = handle(call.request, call);
+    } catch (error) {
+      answer = Promise.reject(error);
+    }
+    answer.then(
+      (response) => callback(null, response),
+      (error) => callback(toStatus(error)),
+    );
+  };
+}
+
+/**
+ * The status that refuses a request for breaking the input rules:
+ * INVALID_ARGUMENT, with the fields at fault in the trailing metadata.
+ */
+export function invalidArgumentStatus(
+  details: string,
+  fieldErrors: FieldError[],
+): Partial<grpc.StatusObject> {
+  const metadata = new grpc.Metadata();
+  metadata.set(fieldErrorsMetadataKey, asciiJson(fieldErrors));
+  return { code: grpc.status.INVALID_ARGUMENT, details, metadata };
+}
+
+/** Metadata values must be printable ASCII, so anything else is escaped in the JSON. */
+function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[^\x20-\x7e]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 /** Options of one client call. */

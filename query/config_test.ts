@@ -26,6 +26,7 @@ Deno.test("parseQueryConfig() names each bad variable", () => {
     () => parseQueryConfig({ QUERY_GRPC_PORT: "-1", READ_DATABASE_URL: "mysql://db/read" }),
     (error: unknown) => {
       assert.ok(error instanceof ConfigError);
+      assert.match(error.message, /^Cannot configure the query service: /);
       assert.match(error.message, /QUERY_GRPC_PORT="-1": Must be from 0 to 65535/);
       assert.match(error.message, /READ_DATABASE_URL="mysql:\/\/db\/read": Must be a postgres/);
       return true;

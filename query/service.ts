@@ -1,16 +1,18 @@
 import postgres from "postgres";
 import {
-  fieldErrorsMetadataKey,
   type GetByIdsRequest,
   type GetCommandRequest,
   grpc,
+  invalidArgumentStatus,
   type ListCategoriesRequest,
   type ListProductsRequest,
   type QueryRequests,
   type QueryResponses,
   queryServiceDefinition,
+  redactUrl,
   serviceNames,
   startGrpcServer,
+  unaryMethod,
   type WaitForCommandRequest,
 } from "@catalog/proto";
 import { getCategories, getCategoryStatistics, listCategories } from "./categories.ts";
@@ -56,14 +58,6 @@ function databaseUnavailable(error: unknown): boolean {
     state === "53300";
 }
 
-/** Metadata values must be printable ASCII, so anything else is escaped in the JSON. */
-function asciiJson(value: unknown): string {
-  return JSON.stringify(value).replace(
-    /[^\x20-\x7e]/g,
-    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
-}
-
 /** The one place where errors become gRPC statuses. */
 function toGrpcError(
   method: string,
@@ -71,9 +65,7 @@ function toGrpcError(
   log: (line: string) => void,
 ): Partial<grpc.StatusObject> {
   if (error instanceof InvalidArgumentError) {
-    const metadata = new grpc.Metadata();
-    metadata.set(fieldErrorsMetadataKey, asciiJson(error.fieldErrors));
-    return { code: grpc.status.INVALID_ARGUMENT, details: error.message, metadata };
+    return invalidArgumentStatus(error.message, error.fieldErrors);
   }
   if (error instanceof NotFoundError) {
     return { code: grpc.status.NOT_FOUND, details: error.message };
@@ -165,21 +157,7 @@ export async function startQueryService(
       request: unknown,
       call: grpc.ServerUnaryCall<unknown, unknown>,
     ) => Promise<unknown>;
-    implementation[method] = ((
-      call: grpc.ServerUnaryCall<unknown, unknown>,
-      callback: grpc.sendUnaryData<unknown>,
-    ) => {
-      let answer: Promise<unknown>;
-      try {
-        answer = handle(call.request, call);
-      } catch (error) {
-        answer = Promise.reject(error);
-      }
-      answer.then(
-        (response) => callback(null, response),
-        (error) => callback(toGrpcError(method, error, log)),
-      );
-    }) as grpc.handleUnaryCall<unknown, unknown>;
+    implementation[method] = unaryMethod(handle, (error) => toGrpcError(method, error, log));
   }
 
   const server = await startGrpcServer({
@@ -241,15 +219,4 @@ export async function startQueryService(
       return stopping;
     },
   };
-}
-
-/** The URL with its password hidden, for logs. */
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.toString();
-  } catch {
-    return "(unreadable URL)";
-  }
 }

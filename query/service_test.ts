@@ -9,7 +9,8 @@ import {
   type QueryClient,
 } from "@catalog/proto";
 import { type ReadDatabase, withReadDatabase } from "./_read_database.ts";
-import { freePort, TcpProxy } from "./_tcp_proxy.ts";
+import { freePort } from "../dev/sandbox.ts";
+import { TcpProxy } from "../dev/tcp_proxy.ts";
 import { type QueryService, startQueryService } from "./service.ts";
 
 interface Running {
@@ -505,16 +506,9 @@ Deno.test("startQueryService() starts without its database and reports NOT_SERVI
 
 Deno.test("startQueryService() follows the database away and back, LISTEN included", async () => {
   await withReadDatabase(async (db) => {
-    const target = new URL(db.url);
-    const proxy = new TcpProxy(freePort(), {
-      hostname: target.hostname,
-      port: Number(target.port || 5432),
-    });
-    const viaProxy = new URL(db.url);
-    viaProxy.hostname = "127.0.0.1";
-    viaProxy.port = String(proxy.port);
+    const { proxy, url: viaProxy } = TcpProxy.inFrontOf(db.url, 5432);
     try {
-      await withService(viaProxy.toString(), async ({ client, address }) => {
+      await withService(viaProxy, async ({ client, address }) => {
         const health = () => checkHealth(address, "catalog.v1.QueryService");
         assert.equal(await health(), "NOT_SERVING");
 

@@ -1,4 +1,6 @@
-import { z } from "zod";
+import { amqpUrlVar, integerVar, parseEnv, postgresUrlVar, sharedDefaults } from "@catalog/proto";
+
+export { ConfigError } from "@catalog/proto";
 
 /**
  * The worker's settings. Every variable it reads:
@@ -19,58 +21,21 @@ export interface WorkerConfig {
   prefetch: number;
 }
 
-/** A configuration variable that cannot be used. */
-export class ConfigError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ConfigError";
-  }
-}
+// The worker creates both databases, so their URLs must name them.
+const variables = {
+  WRITE_DATABASE_URL: postgresUrlVar(sharedDefaults.writeDatabaseUrl, { requireDatabase: true }),
+  READ_DATABASE_URL: postgresUrlVar(sharedDefaults.readDatabaseUrl, { requireDatabase: true }),
+  AMQP_URL: amqpUrlVar(),
+  WORKER_PREFETCH: integerVar(32, { min: 1, max: 65535 }),
+};
 
-const unsetIfEmpty = (value: unknown) => value === "" ? undefined : value;
-
-const postgresUrl = (fallback: string) =>
-  z.preprocess(
-    unsetIfEmpty,
-    z.url({
-      protocol: /^postgres(ql)?$/,
-      error: "Must be a postgres:// or postgresql:// URL",
-    }).refine((url) => !URL.canParse(url) || new URL(url).pathname.length > 1, {
-      error: "Must name a database in its path",
-    }).default(fallback),
-  );
-
-const schema = z.object({
-  WRITE_DATABASE_URL: postgresUrl("postgres://postgres@localhost:5432/catalog_write"),
-  READ_DATABASE_URL: postgresUrl("postgres://postgres@localhost:5432/catalog_read"),
-  AMQP_URL: z.preprocess(
-    unsetIfEmpty,
-    z.url({
-      protocol: /^amqps?$/,
-      error: "Must be an amqp:// or amqps:// URL",
-    }).default("amqp://guest:guest@localhost:5672"),
-  ),
-  WORKER_PREFETCH: z.preprocess(
-    unsetIfEmpty,
-    z.coerce.number({ error: "Must be a number" })
-      .int({ error: "Must be a whole number" })
-      .min(1, { error: "Must be from 1 to 65535" })
-      .max(65535, { error: "Must be from 1 to 65535" })
-      .default(32),
-  ),
-});
-
-/** Reads the worker's settings from an environment such as `Deno.env.toObject()`. */
+/**
+ * Reads the worker's settings from an environment such as `Deno.env.toObject()`.
+ *
+ * @throws {ConfigError} naming every variable that is set to an unusable value.
+ */
 export function parseWorkerConfig(env: Record<string, string | undefined>): WorkerConfig {
-  const result = schema.safeParse(env);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => {
-      const name = String(issue.path[0]);
-      return `${name}=${JSON.stringify(env[name] ?? "")}: ${issue.message}`;
-    });
-    throw new ConfigError(`Cannot configure the worker: ${problems.join("; ")}`);
-  }
-  const data = result.data;
+  const data = parseEnv("worker", variables, env);
   return {
     writeDatabaseUrl: data.WRITE_DATABASE_URL,
     readDatabaseUrl: data.READ_DATABASE_URL,

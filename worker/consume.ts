@@ -6,6 +6,7 @@ import {
   headers,
   MalformedCommandError,
   parseCommandEnvelope,
+  redactUrl,
   topology,
 } from "@catalog/proto";
 import { backoffDelay, isTransient, messageOf, sleep } from "./faults.ts";
@@ -65,16 +66,6 @@ type Attempt<T> =
 
 function short(id: string): string {
   return id.length > 8 ? `${id.slice(0, 8)}…` : id;
-}
-
-function redact(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.toString();
-  } catch {
-    return "(unreadable URL)";
-  }
 }
 
 /** One readable line per handled command. */
@@ -328,7 +319,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
         if (signal.aborted) return undefined;
         const delay = backoffDelay(attempt);
         log(
-          `cannot connect to RabbitMQ at ${redact(options.amqpUrl)} (${
+          `cannot connect to RabbitMQ at ${redactUrl(options.amqpUrl)} (${
             messageOf(error)
           }); retrying in ${delay} ms`,
         );

@@ -1,4 +1,5 @@
 import postgres from "postgres";
+import { redactUrl } from "@catalog/proto";
 
 /** Options of migrate(). */
 export interface MigrateOptions {
@@ -37,14 +38,8 @@ export async function migrate(options: MigrateOptions): Promise<MigrationReport>
 
 function databaseName(url: string): string {
   const name = decodeURIComponent(new URL(url).pathname.slice(1));
-  if (!name) throw new TypeError(`Cannot migrate ${redact(url)}: the URL names no database`);
+  if (!name) throw new TypeError(`Cannot migrate ${redactUrl(url)}: the URL names no database`);
   return name;
-}
-
-function redact(url: string): string {
-  const parsed = new URL(url);
-  if (parsed.password) parsed.password = "***";
-  return parsed.toString();
 }
 
 /** Creates the database the URL names, on the same server, unless it exists. */

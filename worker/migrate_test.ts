@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
-import { dropDatabases, freshDatabaseUrls } from "./_testing.ts";
+import { createDatabase } from "../dev/sandbox.ts";
 import { migrate } from "./migrate.ts";
 
 async function tables(url: string): Promise<string[]> {
@@ -16,53 +16,51 @@ async function tables(url: string): Promise<string[]> {
 }
 
 Deno.test("migrate() creates both databases, and running it again changes nothing", async () => {
-  const { writeUrl, readUrl } = freshDatabaseUrls();
-  try {
-    const lines: string[] = [];
-    const first = await migrate({ writeUrl, readUrl, log: (line) => lines.push(line) });
-    assert.deepEqual(first, { write: ["001_catalog.sql"], read: ["001_views.sql"] });
-    assert.equal(lines.length, 2);
-    assert.match(lines[0] ?? "", /^migrated catalog_write_t\w+: applied 001_catalog\.sql$/);
+  await using write = await createDatabase("catalog_write");
+  await using read = await createDatabase("catalog_read");
+  const writeUrl = write.url;
+  const readUrl = read.url;
+  const lines: string[] = [];
+  const first = await migrate({ writeUrl, readUrl, log: (line) => lines.push(line) });
+  assert.deepEqual(first, { write: ["001_catalog.sql"], read: ["001_views.sql"] });
+  assert.equal(lines.length, 2);
+  assert.match(lines[0] ?? "", /^migrated catalog_write_t\w+: applied 001_catalog\.sql$/);
 
-    const second = await migrate({ writeUrl, readUrl });
-    assert.deepEqual(second, { write: [], read: [] });
+  const second = await migrate({ writeUrl, readUrl });
+  assert.deepEqual(second, { write: [], read: [] });
 
-    assert.deepEqual(await tables(writeUrl), [
-      "categories",
-      "commands",
-      "events",
-      "products",
-      "schema_migrations",
-    ]);
-    assert.deepEqual(await tables(readUrl), [
-      "category_view",
-      "command_view",
-      "product_view",
-      "projection_checkpoints",
-      "schema_migrations",
-    ]);
-  } finally {
-    await dropDatabases(writeUrl, readUrl);
-  }
+  assert.deepEqual(await tables(writeUrl), [
+    "categories",
+    "commands",
+    "events",
+    "products",
+    "schema_migrations",
+  ]);
+  assert.deepEqual(await tables(readUrl), [
+    "category_view",
+    "command_view",
+    "product_view",
+    "projection_checkpoints",
+    "schema_migrations",
+  ]);
 });
 
 Deno.test("migrate() is safe when two workers start at once", async () => {
-  const { writeUrl, readUrl } = freshDatabaseUrls();
+  await using write = await createDatabase("catalog_write");
+  await using read = await createDatabase("catalog_read");
+  const writeUrl = write.url;
+  const readUrl = read.url;
+  const reports = await Promise.all([
+    migrate({ writeUrl, readUrl }),
+    migrate({ writeUrl, readUrl }),
+  ]);
+  const applied = reports.flatMap((report) => [...report.write, ...report.read]).sort();
+  assert.deepEqual(applied, ["001_catalog.sql", "001_views.sql"]);
+  const sql = postgres(readUrl, { max: 1, onnotice: () => {} });
   try {
-    const reports = await Promise.all([
-      migrate({ writeUrl, readUrl }),
-      migrate({ writeUrl, readUrl }),
-    ]);
-    const applied = reports.flatMap((report) => [...report.write, ...report.read]).sort();
-    assert.deepEqual(applied, ["001_catalog.sql", "001_views.sql"]);
-    const sql = postgres(readUrl, { max: 1, onnotice: () => {} });
-    try {
-      const [row] = await sql`select count(*)::int as count from projection_checkpoints`;
-      assert.equal(row?.count, 2);
-    } finally {
-      await sql.end({ timeout: 5 });
-    }
+    const [row] = await sql`select count(*)::int as count from projection_checkpoints`;
+    assert.equal(row?.count, 2);
   } finally {
-    await dropDatabases(writeUrl, readUrl);
+    await sql.end({ timeout: 5 });
   }
 });

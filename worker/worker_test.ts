@@ -2,14 +2,9 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import amqp from "amqplib";
 import { encodeCommandMessage, headers, topology } from "@catalog/proto";
-import {
-  commandEnvelope,
-  eventually,
-  managementApi,
-  type Sql,
-  withDatabases,
-  withVhost,
-} from "./_testing.ts";
+import { managementApi } from "../dev/infra.ts";
+import type { TestVhost } from "../dev/sandbox.ts";
+import { commandEnvelope, eventually, type Sql, withDatabases, withVhost } from "./_testing.ts";
 import { startWorker, type Worker } from "./worker.ts";
 
 async function withPublisher(
@@ -45,6 +40,7 @@ function withWorker(
     worker: Worker;
     lines: string[];
     amqpUrl: string;
+    vhost: TestVhost;
     read: Sql;
     write: Sql;
     stop(): Promise<void>;
@@ -52,7 +48,7 @@ function withWorker(
   }) => Promise<void>,
 ): Promise<void> {
   return withDatabases(({ writeUrl, readUrl, read, write }) =>
-    withVhost(async (amqpUrl) => {
+    withVhost(async (amqpUrl, vhost) => {
       const lines: string[] = [];
       const config = { writeDatabaseUrl: writeUrl, readDatabaseUrl: readUrl, amqpUrl, prefetch: 8 };
       const log = (line: string) => lines.push(line);
@@ -65,6 +61,7 @@ function withWorker(
           },
           lines,
           amqpUrl,
+          vhost,
           read,
           write,
           async stop() {
@@ -163,10 +160,13 @@ Deno.test("startWorker() dead-letters a malformed message with its reason and ap
 });
 
 Deno.test("startWorker() reconnects after losing RabbitMQ, and applies commands queued while stopped", async () => {
-  await withWorker(async ({ lines, amqpUrl, read, stop, start }) => {
-    const vhost = decodeURIComponent(new URL(amqpUrl).pathname.slice(1));
+  await withWorker(async ({ lines, amqpUrl, vhost, read, stop, start }) => {
     const connections = async () =>
-      (await managementApi("GET", `/vhosts/${encodeURIComponent(vhost)}/connections`)) as {
+      (await managementApi(
+        vhost.managementUrl,
+        "GET",
+        `/vhosts/${encodeURIComponent(vhost.name)}/connections`,
+      )) as {
         name: string;
         client_properties?: { connection_name?: string };
       }[];
@@ -179,7 +179,11 @@ Deno.test("startWorker() reconnects after losing RabbitMQ, and applies commands 
       );
     });
     for (const name of names) {
-      await managementApi("DELETE", `/connections/${encodeURIComponent(name)}`);
+      await managementApi(
+        vhost.managementUrl,
+        "DELETE",
+        `/connections/${encodeURIComponent(name)}`,
+      );
     }
     await eventually("the worker to reconnect", () => {
       return Promise.resolve(lines.some((line) => line.startsWith("reconnected to RabbitMQ")));

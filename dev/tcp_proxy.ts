@@ -1,3 +1,5 @@
+import { freePort } from "./sandbox.ts";
+
 /**
  * Test helper: a TCP proxy in front of a real server (RabbitMQ, PostgreSQL)
  * that a test can open, cut and stall, to play an outage without touching the
@@ -15,6 +17,23 @@ export class TcpProxy {
   constructor(port: number, target: { hostname: string; port: number }) {
     this.port = port;
     this.#target = target;
+  }
+
+  /**
+   * A proxy on a free port of 127.0.0.1 in front of the server url names (at
+   * defaultPort when url has no port), not open yet, and url rewritten to go
+   * through it.
+   */
+  static inFrontOf(url: string, defaultPort: number): { proxy: TcpProxy; url: string } {
+    const target = new URL(url);
+    const proxy = new TcpProxy(freePort(), {
+      hostname: target.hostname,
+      port: Number(target.port || defaultPort),
+    });
+    const viaProxy = new URL(url);
+    viaProxy.hostname = "127.0.0.1";
+    viaProxy.port = String(proxy.port);
+    return { proxy, url: viaProxy.toString() };
   }
 
   /** Starts accepting connections on 127.0.0.1:port and forwarding them. */
@@ -76,12 +95,4 @@ function closeQuietly(conn: Deno.Conn): void {
   } catch {
     // Already closed.
   }
-}
-
-/** A TCP port on 127.0.0.1 that nobody listens on right now. */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
