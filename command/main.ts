@@ -1,5 +1,5 @@
 import { parseCommandConfig } from "./config.ts";
-import { startCommandService } from "./service.ts";
+import { type CommandService, startCommandService } from "./service.ts";
 
 const SHUTDOWN_LIMIT_MS = 5000;
 
@@ -11,7 +11,15 @@ try {
   Deno.exit(1);
 }
 
-const service = await startCommandService(config);
+let service: CommandService;
+try {
+  service = await startCommandService(config);
+} catch (error) {
+  console.error(
+    `Cannot start the command service: ${error instanceof Error ? error.message : error}`,
+  );
+  Deno.exit(1);
+}
 
 let shuttingDown = false;
 async function shutDown(signal: string): Promise<void> {

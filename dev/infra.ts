@@ -103,3 +103,14 @@ export async function dockerEngineAvailable(): Promise<boolean> {
     return false;
   }
 }
+
+/** Answers whether something already listens on the port (on any interface). */
+export function portInUse(port: number): boolean {
+  try {
+    Deno.listen({ hostname: "0.0.0.0", port }).close();
+    return false;
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) return true;
+    throw error;
+  }
+}

@@ -9,11 +9,12 @@ import {
   dockerEngineAvailable,
   infrastructureFrom,
   managementEndpoint,
+  portInUse,
   probePostgres,
   probeRabbitMq,
 } from "./infra.ts";
 import { seedDemoData } from "./seed.ts";
-import { defaultPorts, startStack } from "./stack.ts";
+import { defaultPorts, type Stack, startStack } from "./stack.ts";
 
 const env = Deno.env.toObject();
 const infra = infrastructureFrom(env);
@@ -80,7 +81,33 @@ const ports = {
   command: Number(env.COMMAND_GRPC_PORT ?? defaultPorts.command),
   query: Number(env.QUERY_GRPC_PORT ?? defaultPorts.query),
 };
-const stack = await startStack({ ports });
+const taken = Object.entries(ports).filter(([, port]) => portInUse(port));
+if (taken.length > 0) {
+  const variables = {
+    gateway: "GATEWAY_PORT",
+    command: "COMMAND_GRPC_PORT",
+    query: "QUERY_GRPC_PORT",
+  };
+  console.error(
+    [
+      "Cannot start the catalog: ports it needs are in use (is it already running?).",
+      ...taken.map(([service, port]) =>
+        `  - ${port} for the ${service} (${
+          variables[service as keyof typeof variables]
+        } picks another)`
+      ),
+    ].join("\n"),
+  );
+  Deno.exit(1);
+}
+
+let stack: Stack;
+try {
+  stack = await startStack({ ports });
+} catch (error) {
+  console.error(error instanceof Error ? error.message : String(error));
+  Deno.exit(1);
+}
 
 let stopping = false;
 async function shutdown(): Promise<void> {

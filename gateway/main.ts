@@ -23,17 +23,29 @@ async function main(): Promise<void> {
   const queries = createQueryClient(config.queryServiceAddress);
   const gateway = createGateway({ commands, queries, config });
 
-  const server = Deno.serve({
-    port: config.port,
-    hostname: config.host,
-    onListen({ port }) {
-      console.log(`Gateway ready on http://localhost:${port}/graphql`);
-      console.log(
-        `Gateway talks to the command service at ${config.commandServiceAddress} ` +
-          `and the query service at ${config.queryServiceAddress}`,
-      );
-    },
-  }, (request) => gateway.fetch(request));
+  const { host, port, commandServiceAddress, queryServiceAddress } = config;
+  let server: Deno.HttpServer;
+  try {
+    server = Deno.serve({
+      port,
+      hostname: host,
+      onListen({ port }) {
+        console.log(`Gateway ready on http://localhost:${port}/graphql`);
+        console.log(
+          `Gateway talks to the command service at ${commandServiceAddress} ` +
+            `and the query service at ${queryServiceAddress}`,
+        );
+      },
+    }, (request) => gateway.fetch(request));
+  } catch (error) {
+    const reason = error instanceof Deno.errors.AddrInUse
+      ? "the address is already in use (is another gateway running? GATEWAY_PORT picks another port)"
+      : error instanceof Error
+      ? error.message
+      : String(error);
+    console.error(`Cannot start the gateway on ${host}:${port}: ${reason}`);
+    Deno.exit(1);
+  }
 
   let stopping = false;
   async function stop(signal: Deno.Signal): Promise<void> {

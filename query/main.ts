@@ -1,5 +1,5 @@
 import { parseQueryConfig } from "./config.ts";
-import { startQueryService } from "./service.ts";
+import { type QueryService, startQueryService } from "./service.ts";
 
 const SHUTDOWN_LIMIT_MS = 5000;
 
@@ -11,7 +11,15 @@ try {
   Deno.exit(1);
 }
 
-const service = await startQueryService(config);
+let service: QueryService;
+try {
+  service = await startQueryService(config);
+} catch (error) {
+  console.error(
+    `Cannot start the query service: ${error instanceof Error ? error.message : error}`,
+  );
+  Deno.exit(1);
+}
 
 let shuttingDown = false;
 async function shutDown(signal: string): Promise<void> {
