@@ -10,6 +10,7 @@ import {
 } from "@catalog/proto";
 import type { Options } from "amqplib";
 import { InvalidCommandError } from "./errors.ts";
+import { fingerprintOf } from "./fingerprint.ts";
 import { COMMAND_ID_NAMESPACE, uuidV5 } from "./uuid_v5.ts";
 import { validateCommand } from "./validate_command.ts";
 
@@ -89,8 +90,11 @@ export function createCommandHandlers(options: CommandHandlersOptions): CommandH
     }
     if (keyErrors.length > 0) throw new InvalidCommandError(type, keyErrors);
     const creates = type === "CreateCategory" || type === "CreateProduct";
+    // The same key and the same request give the same command id, which the
+    // worker applies once; the same key with another request gives another id,
+    // which the worker refuses as IDEMPOTENCY_KEY_REUSED.
     const commandId = key
-      ? await uuidV5(`${type}:${key}`, COMMAND_ID_NAMESPACE)
+      ? await uuidV5(`${key}\n${await fingerprintOf(type, payload)}`, COMMAND_ID_NAMESPACE)
       : crypto.randomUUID();
     let aggregateId: string;
     if (!creates) aggregateId = (payload as { id: string }).id;

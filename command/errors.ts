@@ -7,7 +7,7 @@ export class InvalidCommandError extends Error {
 
   constructor(type: CommandType, fieldErrors: FieldError[]) {
     const details = fieldErrors.map(({ field, message }) => `${field}: ${message}`).join("; ");
-    super(`Invalid ${type}: ${details}`);
+    super(`Cannot accept ${type}: ${details}`);
     this.name = "InvalidCommandError";
     this.type = type;
     this.fieldErrors = fieldErrors;

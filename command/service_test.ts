@@ -203,7 +203,7 @@ Deno.test("startCommandService() answers INVALID_ARGUMENT with field errors and 
       assert.equal(error.code, grpc.status.INVALID_ARGUMENT);
       assert.equal(
         error.details,
-        "Invalid CreateProduct: name: Must not be empty; price: Must be between 0.01 and 999999.99; categoryId: Must be a UUID",
+        "Cannot accept CreateProduct: name: Must not be empty; price: Must be between 0.01 and 999999.99; categoryId: Must be a UUID",
       );
       const fieldErrors = error.metadata.get(fieldErrorsMetadataKey)[0];
       assert.deepEqual(JSON.parse(String(fieldErrors)), [
@@ -218,7 +218,7 @@ Deno.test("startCommandService() answers INVALID_ARGUMENT with field errors and 
 
       const blank = await grpcError(client.UpdateProduct({ id: productId, name: "" }));
       assert.equal(blank.code, grpc.status.INVALID_ARGUMENT);
-      assert.equal(blank.details, "Invalid UpdateProduct: name: Must not be empty");
+      assert.equal(blank.details, "Cannot accept UpdateProduct: name: Must not be empty");
 
       await withChannel(amqpUrl, async (channel) => {
         const queue = await channel.checkQueue(topology.commandsQueue);
@@ -248,8 +248,14 @@ Deno.test("startCommandService() gives a retry with the same idempotency key the
         name: "Novels",
         idempotencyKey: "key-1",
       });
-      assert.notEqual(update.commandId, first.commandId, "the key is scoped by command type");
+      assert.notEqual(update.commandId, first.commandId, "another request gets another id");
       assert.equal(update.aggregateId, first.aggregateId);
+
+      const trimmed = await client.CreateCategory({ name: "  Books ", idempotencyKey: "key-1" });
+      assert.equal(trimmed.commandId, first.commandId, "the same request once normalised");
+      const changed = await client.CreateCategory({ name: "Comics", idempotencyKey: "key-1" });
+      assert.notEqual(changed.commandId, first.commandId, "another request gets another id");
+      assert.equal(changed.aggregateId, first.aggregateId, "so the worker can refuse it");
 
       await withChannel(amqpUrl, async (channel) => {
         const message = await channel.get(topology.commandsQueue, { noAck: true });

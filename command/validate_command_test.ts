@@ -169,7 +169,7 @@ Deno.test("InvalidCommandError names the command and every field in its message"
     assert.ok(error instanceof InvalidCommandError);
     assert.equal(
       error.message,
-      "Invalid CreateProduct: name: Must not be empty; price: Must be between 0.01 and 999999.99",
+      "Cannot accept CreateProduct: name: Must not be empty; price: Must be between 0.01 and 999999.99",
     );
   }
 });

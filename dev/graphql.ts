@@ -26,6 +26,6 @@ export async function graphql<T = Record<string, unknown>>(
   try {
     return JSON.parse(text);
   } catch {
-    throw new Error(`GraphQL request failed: ${response.status} ${text.slice(0, 200)}`);
+    throw new Error(`Cannot read the GraphQL answer: ${response.status} ${text.slice(0, 200)}`);
   }
 }

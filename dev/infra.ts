@@ -1,6 +1,7 @@
 import amqp from "amqplib";
 import postgres from "postgres";
-import { sharedDefaults } from "@catalog/proto";
+import { z } from "zod";
+import { amqpUrlVar, parseEnv, postgresUrlVar, sharedDefaults } from "@catalog/proto";
 
 /** Where the infrastructure is expected, from the same variables the services read. */
 export interface Infrastructure {
@@ -11,13 +12,29 @@ export interface Infrastructure {
   managementUrl: string;
 }
 
-/** Reads the infrastructure's addresses from an environment, with the developer defaults. */
+const infrastructureVariables = {
+  WRITE_DATABASE_URL: postgresUrlVar(sharedDefaults.writeDatabaseUrl),
+  READ_DATABASE_URL: postgresUrlVar(sharedDefaults.readDatabaseUrl),
+  AMQP_URL: amqpUrlVar(),
+  RABBITMQ_MANAGEMENT_URL: z.preprocess(
+    (value) => (typeof value === "string" && value.trim() === "" ? undefined : value),
+    z.url({ protocol: /^https?$/, error: "Must be an http:// or https:// URL" })
+      .default("http://guest:guest@localhost:15672"),
+  ),
+};
+
+/**
+ * Reads the infrastructure's addresses from an environment, as the services
+ * read them (an empty variable counts as unset); throws ConfigError naming a
+ * variable it cannot use.
+ */
 export function infrastructureFrom(env: Record<string, string | undefined>): Infrastructure {
+  const vars = parseEnv("catalog", infrastructureVariables, env);
   return {
-    writeDatabaseUrl: env.WRITE_DATABASE_URL ?? sharedDefaults.writeDatabaseUrl,
-    readDatabaseUrl: env.READ_DATABASE_URL ?? sharedDefaults.readDatabaseUrl,
-    amqpUrl: env.AMQP_URL ?? sharedDefaults.amqpUrl,
-    managementUrl: env.RABBITMQ_MANAGEMENT_URL ?? "http://guest:guest@localhost:15672",
+    writeDatabaseUrl: vars.WRITE_DATABASE_URL,
+    readDatabaseUrl: vars.READ_DATABASE_URL,
+    amqpUrl: vars.AMQP_URL,
+    managementUrl: vars.RABBITMQ_MANAGEMENT_URL,
   };
 }
 
@@ -46,7 +63,7 @@ export async function probePostgres(databaseUrl: string): Promise<string | undef
 }
 
 /** Answers undefined if RabbitMQ accepts an AMQP connection at that URL, else why not. */
-export async function probeRabbitMq(amqpUrl: string): Promise<string | undefined> {
+export async function probeAmqp(amqpUrl: string): Promise<string | undefined> {
   try {
     const connection = await amqp.connect(amqpUrl, { timeout: 3000 });
     await connection.close();
@@ -85,7 +102,9 @@ export async function managementApi(
   });
   const text = await response.text();
   if (!response.ok) {
-    throw new Error(`RabbitMQ management API ${method} ${path} failed: ${response.status} ${text}`);
+    throw new Error(
+      `Cannot call the RabbitMQ management API ${method} ${path}: ${response.status} ${text}`,
+    );
   }
   return text ? JSON.parse(text) : undefined;
 }

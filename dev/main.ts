@@ -4,25 +4,45 @@
  * with prefixed logs (the worker creates and migrates the databases), loads the
  * demo data once and prints where to look. Ctrl-C stops everything.
  */
-import { redactUrl } from "@catalog/proto";
+import { integerVar, parseEnv, redactUrl } from "@catalog/proto";
 import {
   dockerEngineAvailable,
+  type Infrastructure,
   infrastructureFrom,
   managementEndpoint,
   portInUse,
+  probeAmqp,
   probePostgres,
-  probeRabbitMq,
 } from "./infra.ts";
 import { seedDemoData } from "./seed.ts";
-import { defaultPorts, type Stack, startStack } from "./stack.ts";
+import { defaultPorts, type Stack, type StackPorts, startStack } from "./stack.ts";
 
 const env = Deno.env.toObject();
-const infra = infrastructureFrom(env);
+let infra: Infrastructure;
+let ports: StackPorts;
+try {
+  infra = infrastructureFrom(env);
+  // The launcher must know the ports to wait for the services, so 0 is refused.
+  const port = (fallback: number) => integerVar(fallback, { min: 1, max: 65535 });
+  const vars = parseEnv("catalog", {
+    GATEWAY_PORT: port(defaultPorts.gateway),
+    COMMAND_GRPC_PORT: port(defaultPorts.command),
+    QUERY_GRPC_PORT: port(defaultPorts.query),
+  }, env);
+  ports = {
+    gateway: vars.GATEWAY_PORT,
+    command: vars.COMMAND_GRPC_PORT,
+    query: vars.QUERY_GRPC_PORT,
+  };
+} catch (error) {
+  console.error(error instanceof Error ? error.message : String(error));
+  Deno.exit(1);
+}
 
 async function missingInfrastructure(): Promise<string[]> {
   const [postgresProblem, rabbitProblem] = await Promise.all([
     probePostgres(infra.writeDatabaseUrl),
-    probeRabbitMq(infra.amqpUrl),
+    probeAmqp(infra.amqpUrl),
   ]);
   const missing: string[] = [];
   if (postgresProblem) {
@@ -76,11 +96,6 @@ async function managementUiUrl(): Promise<string> {
 }
 
 await ensureInfrastructure();
-const ports = {
-  gateway: Number(env.GATEWAY_PORT ?? defaultPorts.gateway),
-  command: Number(env.COMMAND_GRPC_PORT ?? defaultPorts.command),
-  query: Number(env.QUERY_GRPC_PORT ?? defaultPorts.query),
-};
 const taken = Object.entries(ports).filter(([, port]) => portInUse(port));
 if (taken.length > 0) {
   const variables = {

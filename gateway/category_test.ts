@@ -225,7 +225,9 @@ Deno.test("createCategory(input) fails with COMMAND_PENDING when the worker is l
   assert.equal(error?.extensions?.commandId, status!.commandId);
   assert.equal(
     error?.message,
-    `Command ${status!.commandId} was accepted but is not applied yet; follow it with command(id)`,
+    `Cannot return the result yet: command ${
+      status!.commandId
+    } is accepted but not applied yet; follow it with command(id)`,
   );
 });
 

@@ -48,8 +48,8 @@ export async function executeCommand(
     // The read side has not heard of the command yet: it is still queued.
     if (error.extensions.code === "NOT_FOUND") throw pending(commandId);
     throw new GraphQLError(
-      `Command ${commandId} was accepted but its outcome cannot be read: ${error.message}; ` +
-        "follow it with command(id)",
+      `Cannot read the outcome of command ${commandId}: ${error.message}; ` +
+        "it was accepted, so follow it with command(id)",
       { extensions: { ...error.extensions, commandId } },
     );
   }
@@ -69,7 +69,7 @@ export async function executeCommand(
 
 function pending(commandId: string): GraphQLError {
   return new GraphQLError(
-    `Command ${commandId} was accepted but is not applied yet; follow it with command(id)`,
+    `Cannot return the result yet: command ${commandId} is accepted but not applied yet; follow it with command(id)`,
     { extensions: { code: "COMMAND_PENDING", commandId } },
   );
 }

@@ -66,7 +66,7 @@ Deno.test("a mutation whose outcome cannot be read still names its command", asy
   assert.equal(error?.extensions?.commandId, commandId);
   assert.match(
     error?.message ?? "",
-    /was accepted but its outcome cannot be read: Cannot reach the query service/,
+    /Cannot read the outcome of command .*: Cannot reach the query service/,
   );
 });
 

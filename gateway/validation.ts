@@ -14,7 +14,7 @@ export function uuidOf(id: string): string | undefined {
 /** The error of arguments the gateway refuses before calling any service. */
 export function invalidArguments(fields: FieldError[]): GraphQLError {
   const detail = fields.map((field) => `${field.field}: ${field.message}`).join("; ");
-  return new GraphQLError(`Invalid arguments: ${detail}`, {
+  return new GraphQLError(`Cannot run the request: ${detail}`, {
     extensions: { code: "INVALID_ARGUMENT", fields },
   });
 }

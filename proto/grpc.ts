@@ -41,10 +41,15 @@ function serviceDefinition(name: string): grpc.ServiceDefinition {
   return service as grpc.ServiceDefinition;
 }
 
-export const commandServiceDefinition = (): grpc.ServiceDefinition =>
-  serviceDefinition(serviceNames.command);
-export const queryServiceDefinition = (): grpc.ServiceDefinition =>
-  serviceDefinition(serviceNames.query);
+/** The definition of catalog.v1.CommandService, for servers and clients. */
+export function commandServiceDefinition(): grpc.ServiceDefinition {
+  return serviceDefinition(serviceNames.command);
+}
+
+/** The definition of catalog.v1.QueryService, for servers and clients. */
+export function queryServiceDefinition(): grpc.ServiceDefinition {
+  return serviceDefinition(serviceNames.query);
+}
 
 /** Options of startGrpcServer(). */
 export interface GrpcServerOptions {
