@@ -200,5 +200,23 @@ Deno.test("the seed's mutations apply through HTTP and enforce the domain rules"
         assert.equal(read.searchCategories.length, 1);
       },
     );
+
+    await t.step(
+      "reusing an idempotency key for another request is IDEMPOTENCY_KEY_REUSED",
+      async () => {
+        const reused = await gql(
+          'mutation { createCategory(input: { name: "Action figures" }, idempotencyKey: "dolls-1") { id } }',
+        );
+        assert.equal(reused.errors?.[0]?.extensions?.code, "IDEMPOTENCY_KEY_REUSED");
+        assert.match(
+          reused.errors?.[0]?.message ?? "",
+          /idempotency key "dolls-1" was already used/,
+        );
+        const read = await data<{ searchCategories: Category[] }>(
+          '{ searchCategories(searchTerm: "Action") { id } }',
+        );
+        assert.deepEqual(read.searchCategories, []);
+      },
+    );
   });
 });

@@ -68,7 +68,7 @@ export const typeDefs = /* GraphQL */ `
     "The id of the category or product the command addresses."
     aggregateId: ID!
     status: CommandState!
-    "Why a REJECTED command was refused: CATEGORY_NAME_TAKEN, NOT_FOUND, CATEGORY_NOT_EMPTY, ..."
+    "Why a REJECTED command was refused: CATEGORY_NAME_TAKEN, NOT_FOUND, CATEGORY_NOT_EMPTY, IDEMPOTENCY_KEY_REUSED, ..."
     code: String
     message: String
     "ISO-8601."
@@ -137,7 +137,8 @@ export const typeDefs = /* GraphQL */ `
   A refused command fails with the refusal's code (CATEGORY_NAME_TAKEN, NOT_FOUND,
   CATEGORY_NOT_FOUND, CATEGORY_NOT_EMPTY, ...) and its commandId; one still queued
   after COMMAND_WAIT_TIMEOUT_MS fails with COMMAND_PENDING and its commandId.
-  The same idempotencyKey makes a retry safe: it cannot apply the command twice.
+  The same idempotencyKey makes a retry safe: it cannot apply the command twice;
+  the key reused for a different request fails with IDEMPOTENCY_KEY_REUSED.
   """
   type Mutation {
     createCategory(input: CreateCategoryInput!, idempotencyKey: String): Category!

@@ -36,13 +36,25 @@ export interface Consumer {
   /**
    * Stops taking commands, lets the one in hand finish for up to graceMs
    * (default 10000), then closes the channel and the connection. Commands
-   * not acknowledged by then go back to the queue.
+   * not acknowledged by then go back to the queue. Each call to RabbitMQ
+   * gets 2 s to answer, so stopping ends even while RabbitMQ does not.
    */
   stop(graceMs?: number): Promise<void>;
+  /**
+   * While stop() runs, what it is waiting for ("the command in hand", …), so
+   * a caller that stops waiting can say what it gave up on.
+   */
+  readonly waitingFor: string | undefined;
 }
 
 /** Failures other than passing faults that a command gets before it is dead-lettered. */
 const MAX_RETRIES = 3;
+
+/**
+ * How long stopping waits for RabbitMQ to answer one call (cancel, close)
+ * before going on without the answer.
+ */
+const BROKER_CALL_MS = 2000;
 
 /** The connection name RabbitMQ's management UI shows. */
 const CONNECTION_NAME = "catalog-worker";
@@ -103,6 +115,7 @@ function readCommand(message: amqp.ConsumeMessage): CommandEnvelope {
   return envelope;
 }
 
+/** Whether the promise settles, either way, within ms milliseconds. */
 function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), ms));
@@ -328,10 +341,18 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
     }
   }
 
+  /** Closes the channel, then the connection; drops the connection if RabbitMQ does not answer. */
   async function closeSession(session: Session): Promise<void> {
     session.shut("stopped");
-    await session.channel?.close().catch(() => {});
-    await session.connection.close().catch(() => {});
+    const closing = session.channel?.close();
+    if (closing && !(await within(closing, BROKER_CALL_MS))) {
+      log(`gave up closing the RabbitMQ channel: no answer within ${BROKER_CALL_MS} ms`);
+      return drop(session.connection);
+    }
+    if (!(await within(session.connection.close(), BROKER_CALL_MS))) {
+      log(`gave up closing the RabbitMQ connection: no answer within ${BROKER_CALL_MS} ms`);
+      drop(session.connection);
+    }
   }
 
   const startSignal = options.signal
@@ -355,14 +376,25 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
   })();
 
   let stopped: Promise<void> | undefined;
+  let waitingFor: string | undefined;
   return {
+    get waitingFor() {
+      return waitingFor;
+    },
     stop(graceMs = 10_000) {
       stopped ??= (async () => {
         stopping.abort();
         const session = current;
-        if (!session.isClosed) {
-          await session.channel.cancel(session.consumerTag).catch(() => {});
-        }
+        // Cancelling and finishing the command in hand overlap: once stopping,
+        // no new delivery is processed, whether RabbitMQ confirms the cancel or not.
+        const cancelling = (async () => {
+          if (session.isClosed) return;
+          const cancel = session.channel.cancel(session.consumerTag);
+          if (!(await within(cancel, BROKER_CALL_MS))) {
+            log(`gave up cancelling the consumer: no answer within ${BROKER_CALL_MS} ms`);
+          }
+        })();
+        waitingFor = "the command in hand";
         if (!(await within(chain, graceMs))) {
           log(
             `stopping with a command still in hand after ${graceMs} ms; RabbitMQ will redeliver it`,
@@ -370,10 +402,28 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
         }
         giveUp.abort();
         await within(chain, 1000);
+        waitingFor = "RabbitMQ to cancel the consumer";
+        await cancelling;
+        waitingFor = "RabbitMQ to close the channel and the connection";
         await closeSession(session);
-        await supervising;
+        waitingFor = "the reconnection in progress";
+        if (!(await within(supervising, BROKER_CALL_MS))) {
+          log(`gave up waiting for the reconnection in progress after ${BROKER_CALL_MS} ms`);
+        }
+        waitingFor = undefined;
       })();
       return stopped;
     },
   };
+}
+
+/**
+ * Closes the connection's socket without a word to RabbitMQ, which does not
+ * answer. amqplib has no call for this; its socket is the connection's
+ * `stream`. Without it the socket would stay open until the heartbeat times out.
+ */
+function drop(connection: amqp.ChannelModel): void {
+  const socket = (connection.connection as unknown as { stream?: { destroy?: () => void } })
+    .stream;
+  socket?.destroy?.();
 }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import amqp from "amqplib";
 import { type CommandEnvelope, encodeCommandMessage, headers, topology } from "@catalog/proto";
+import { TcpProxy } from "../dev/tcp_proxy.ts";
 import { commandEnvelope, eventually, withVhost } from "./_testing.ts";
 import { startConsumer } from "./consume.ts";
 import type { CommandOutcome } from "./handle_command.ts";
@@ -140,6 +141,66 @@ Deno.test("startConsumer() stops while a passing fault lasts, leaving the comman
       });
     } finally {
       if (!stopped) await consumer.stop();
+    }
+  });
+});
+
+/** Whether the promise settles within ms milliseconds; leaves no timer behind. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
+  try {
+    return await Promise.race([promise.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("startConsumer() stops while RabbitMQ does not answer, leaving the command in hand queued", async () => {
+  await withVhost(async (amqpUrl) => {
+    const { proxy, url } = TcpProxy.inFrontOf(amqpUrl, 5672);
+    proxy.open();
+    const lines: string[] = [];
+    let started!: () => void;
+    const handling = new Promise<void>((resolve) => started = resolve);
+    let finish!: () => void;
+    const finished = new Promise<void>((resolve) => finish = resolve);
+    const consumer = await startConsumer({
+      amqpUrl: url,
+      prefetch: 4,
+      async handle() {
+        started();
+        await finished;
+        return applied;
+      },
+      project: nothingToProject,
+      log: (line) => lines.push(line),
+    });
+    let stopping: Promise<void> | undefined;
+    try {
+      await publish(amqpUrl, commandEnvelope("CreateCategory", crypto.randomUUID(), { name: "A" }));
+      await handling;
+      proxy.stalled = true;
+      stopping = consumer.stop(300);
+      await eventually("stop() to wait for the command in hand", () => {
+        return Promise.resolve(consumer.waitingFor === "the command in hand");
+      });
+      assert.ok(await settlesWithin(stopping, 8000), "stop() still waits for RabbitMQ");
+      assert.equal(consumer.waitingFor, undefined);
+      assert.ok(lines.includes("gave up cancelling the consumer: no answer within 2000 ms"));
+      assert.ok(lines.includes("gave up closing the RabbitMQ channel: no answer within 2000 ms"));
+      assert.ok(lines.some((line) => line.startsWith("stopping with a command still in hand")));
+
+      finish();
+      await proxy.cut();
+      await eventually("the command back in the queue", async () => {
+        return (await queued(amqpUrl)).commands === 1;
+      });
+      assert.ok(!lines.some((line) => line.startsWith("applied")), lines.join("\n"));
+    } finally {
+      finish();
+      await proxy.cut();
+      if (!stopping) await consumer.stop();
     }
   });
 });

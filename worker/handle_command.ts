@@ -6,7 +6,7 @@ import {
   decide,
   type DecisionState,
   type ProductState,
-  type Rejection,
+  type RejectionCode,
 } from "./decide.ts";
 import type { DomainEvent, RecordedEvent } from "./events.ts";
 
@@ -19,10 +19,19 @@ export interface HandleCommandOptions {
   clock?: Clock;
 }
 
+/**
+ * Why a command was refused: by the catalog's rules (decide()), or because
+ * its idempotency key already names a different request.
+ */
+export interface CommandRejection {
+  code: RejectionCode | "IDEMPOTENCY_KEY_REUSED";
+  message: string;
+}
+
 /** What handling a command did. */
 export type CommandOutcome =
   | { status: "APPLIED"; events: RecordedEvent[] }
-  | { status: "REJECTED"; rejection: Rejection }
+  | { status: "REJECTED"; rejection: CommandRejection }
   /** The command id was handled before; nothing was done this time. */
   | { status: "DUPLICATE"; previous: { status: "APPLIED" | "REJECTED"; code: string } };
 
@@ -32,10 +41,25 @@ type Tx = postgres.TransactionSql;
 class ConcurrentDuplicate extends Error {}
 
 /**
+ * Key of the advisory lock that every write transaction takes before anything
+ * else, and holds until it commits. A transaction gets its id at its first
+ * write, not when it commits, and the projector reads the logs in
+ * transaction-id order. Two writers at once could commit in the other order:
+ * an UpdateProduct locks its product (and gets id 100), then reads a category
+ * that a CreateCategory (id 101) has just committed, so an event of 100
+ * depends on one of 101 and the projector, applying 100 first, is stuck on it.
+ * One writer at a time makes transaction-id order the commit order. It also
+ * queues two deliveries of one command, so the second sees the first's
+ * outcome instead of its writes. Distinct from migrate()'s lock key.
+ */
+const WRITER_LOCK = 4_711_002_026;
+
+/**
  * Handles one command in one write-database transaction: skips it if its id
- * was seen before, loads what the decision needs, decides, writes the entity,
- * appends the events and records the outcome. A rejection is an outcome, not
- * an error; errors are faults (the database, a bug) and roll everything back.
+ * was seen before, refuses it if its idempotency key names a different
+ * command, loads what the decision needs, decides, writes the entity, appends
+ * the events and records the outcome. A rejection is an outcome, not an
+ * error; errors are faults (the database, a bug) and roll everything back.
  */
 export async function handleCommand(
   sql: postgres.Sql,
@@ -45,30 +69,16 @@ export async function handleCommand(
   const clock = options.clock ?? (() => new Date());
   try {
     return await sql.begin(async (tx) => {
-      // Two deliveries of one command (a redelivery racing a slow worker) queue
-      // up here, so the second sees the first's outcome instead of its writes.
-      await tx`select pg_advisory_xact_lock(hashtextextended(${envelope.commandId}, 0))`;
+      // First, before any statement that could give the transaction an id.
+      await tx`select pg_advisory_xact_lock(${WRITER_LOCK})`;
       const previous = await previousOutcome(tx, envelope.commandId);
       if (previous) return { status: "DUPLICATE", previous } as const;
 
-      const command = {
-        type: envelope.type,
-        aggregateId: envelope.aggregateId,
-        payload: envelope.payload,
-      } as Command;
-      const state = await loadState(tx, command);
-      const decision = decide(command, state);
       const now = clock();
-      let outcome: CommandOutcome;
-      if ("rejection" in decision) {
-        outcome = { status: "REJECTED", rejection: decision.rejection };
-      } else {
-        const version = state.category?.version ?? state.product?.version ?? 0;
-        outcome = {
-          status: "APPLIED",
-          events: await recordEvents(tx, envelope, decision.events, version, now),
-        };
-      }
+      const keyOwner = await claimIdempotencyKey(tx, envelope, now);
+      const outcome: CommandOutcome = keyOwner === undefined
+        ? await decideAndWrite(tx, envelope, now)
+        : { status: "REJECTED", rejection: keyReused(envelope, keyOwner) };
 
       const rejection = outcome.status === "REJECTED" ? outcome.rejection : undefined;
       const inserted = await tx`
@@ -90,6 +100,59 @@ export async function handleCommand(
     if (!previous) throw new Error(`Cannot handle command ${envelope.commandId}: it vanished`);
     return { status: "DUPLICATE", previous };
   }
+}
+
+/**
+ * Records that the envelope's idempotency key names this command, unless it
+ * already names another one: then answers that command's id. Commands without
+ * a key name no other command.
+ */
+async function claimIdempotencyKey(
+  tx: Tx,
+  envelope: CommandEnvelope,
+  now: Date,
+): Promise<string | undefined> {
+  const key = envelope.idempotencyKey;
+  if (!key) return undefined;
+  await tx`
+    insert into idempotency_keys (key, command_id, command_type, recorded_at)
+    values (${key}, ${envelope.commandId}, ${envelope.type}, ${now})
+    on conflict (key) do nothing`;
+  // Read back rather than trust the insert: a writer that does not take
+  // WRITER_LOCK may have recorded the key first.
+  const [row] = await tx<{ commandId: string }[]>`
+    select command_id as "commandId" from idempotency_keys where key = ${key}`;
+  if (!row) throw new Error(`Cannot record idempotency key "${key}": it vanished`);
+  return row.commandId === envelope.commandId ? undefined : row.commandId;
+}
+
+function keyReused(envelope: CommandEnvelope, owner: string): CommandRejection {
+  return {
+    code: "IDEMPOTENCY_KEY_REUSED",
+    message: `Cannot apply ${envelope.type}: idempotency key "${envelope.idempotencyKey}" was ` +
+      `already used by command ${owner} for a different request`,
+  };
+}
+
+/** Decides the command on the state it addresses and writes the changes it causes. */
+async function decideAndWrite(
+  tx: Tx,
+  envelope: CommandEnvelope,
+  now: Date,
+): Promise<CommandOutcome> {
+  const command = {
+    type: envelope.type,
+    aggregateId: envelope.aggregateId,
+    payload: envelope.payload,
+  } as Command;
+  const state = await loadState(tx, command);
+  const decision = decide(command, state);
+  if ("rejection" in decision) return { status: "REJECTED", rejection: decision.rejection };
+  const version = state.category?.version ?? state.product?.version ?? 0;
+  return {
+    status: "APPLIED",
+    events: await recordEvents(tx, envelope, decision.events, version, now),
+  };
 }
 
 async function previousOutcome(

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
+import type postgres from "postgres";
 import type { CommandType } from "@catalog/proto";
-import { commandEnvelope, type Sql, steppingClock, withDatabases } from "./_testing.ts";
+import { commandEnvelope, eventually, type Sql, steppingClock, withDatabases } from "./_testing.ts";
 import { type CommandOutcome, handleCommand } from "./handle_command.ts";
 import { project } from "./project.ts";
 
@@ -206,5 +207,168 @@ Deno.test("handleCommand() records the envelope and stamps times from the clock"
       command_id: envelope.commandId,
       occurred_at: new Date("2025-02-03T04:05:06.000Z"),
     });
+  });
+});
+
+/**
+ * The write pool, with the `for key share` read of a category in each
+ * transaction held until release() is called; `reached` resolves once such a
+ * read is held. It holds an UpdateProduct between locking its product (when
+ * its transaction gets its id) and reading its new category, the window in
+ * which another writer can commit that category.
+ */
+function holdingCategoryReads(write: Sql) {
+  let reach!: () => void;
+  const reached = new Promise<void>((resolve) => reach = resolve);
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => release = resolve);
+  const hold = (tx: postgres.TransactionSql) =>
+    new Proxy(tx, {
+      apply(target, thisArg, args) {
+        const strings: unknown = args[0];
+        if (!Array.isArray(strings) || !strings.join("").includes("for key share")) {
+          return Reflect.apply(target, thisArg, args);
+        }
+        reach();
+        return released.then(() => Reflect.apply(target, thisArg, args));
+      },
+    });
+  const sql = new Proxy(write, {
+    get(target, property, receiver) {
+      if (property !== "begin") return Reflect.get(target, property, receiver);
+      return (fn: (tx: postgres.TransactionSql) => Promise<unknown>) =>
+        target.begin((tx) => fn(hold(tx)));
+    },
+  });
+  return { sql, reached, release };
+}
+
+async function waitingForLock(write: Sql): Promise<boolean> {
+  const [row] = await write<{ waiting: boolean }[]>`
+    select exists (
+      select 1 from pg_stat_activity
+      where datname = current_database() and wait_event_type = 'Lock'
+    ) as waiting`;
+  return row?.waiting === true;
+}
+
+Deno.test("handleCommand() commits concurrent writers in transaction-id order, so project() never wedges", async () => {
+  await withDatabases(async ({ write, read }) => {
+    const toys = crypto.randomUUID();
+    const games = crypto.randomUUID();
+    const kite = crypto.randomUUID();
+    await handleCommand(write, commandEnvelope("CreateCategory", toys, { name: "Toys" }));
+    await handleCommand(
+      write,
+      commandEnvelope("CreateProduct", kite, { name: "Kite", price: "9.99", categoryId: toys }),
+    );
+    await project({ write, read });
+
+    // The move locks the kite, so its transaction gets an id, then waits before reading Games.
+    const held = holdingCategoryReads(write);
+    const moving = handleCommand(
+      held.sql,
+      commandEnvelope("UpdateProduct", kite, { id: kite, categoryId: games }),
+    );
+    await held.reached;
+    let settled = false;
+    const creating = handleCommand(
+      write,
+      commandEnvelope("CreateCategory", games, { name: "Games" }),
+    ).finally(() => settled = true);
+    await eventually("CreateCategory to commit or to wait for the move", async () => {
+      return settled || await waitingForLock(write);
+    });
+    held.release();
+    const [moved, created] = await Promise.all([moving, creating]);
+
+    await project({ write, read });
+    assert.deepEqual(plain(await readSide(read)), plain(await writeSide(write)));
+    assert.equal(created.status, "APPLIED");
+    assert.equal(moved.status === "REJECTED" && moved.rejection.code, "CATEGORY_NOT_FOUND");
+  });
+});
+
+Deno.test("handleCommand() refuses an idempotency key reused with a different request", async () => {
+  await withDatabases(async ({ write, read }) => {
+    const toys = crypto.randomUUID();
+    await handleCommand(write, commandEnvelope("CreateCategory", toys, { name: "Toys" }));
+    const first = commandEnvelope("UpdateCategory", toys, { id: toys, name: "Games" }, {
+      idempotencyKey: "rename-1",
+    });
+    const different = commandEnvelope("UpdateCategory", toys, { id: toys, name: "Kites" }, {
+      idempotencyKey: "rename-1",
+    });
+    assert.equal((await handleCommand(write, first)).status, "APPLIED");
+    assert.deepEqual(await handleCommand(write, first), {
+      status: "DUPLICATE",
+      previous: { status: "APPLIED", code: "" },
+    });
+
+    const message = `Cannot apply UpdateCategory: idempotency key "rename-1" was already used by ` +
+      `command ${first.commandId} for a different request`;
+    assert.deepEqual(await handleCommand(write, different), {
+      status: "REJECTED",
+      rejection: { code: "IDEMPOTENCY_KEY_REUSED", message },
+    });
+    assert.deepEqual(await handleCommand(write, different), {
+      status: "DUPLICATE",
+      previous: { status: "REJECTED", code: "IDEMPOTENCY_KEY_REUSED" },
+    });
+    const [category] = await write`select name, version from categories where id = ${toys}`;
+    assert.deepEqual({ ...category }, { name: "Games", version: 2 });
+    const events = await write`select command_id from events where aggregate_id = ${toys}`;
+    assert.equal(events.length, 2);
+    assert.ok(events.every((row) => row.command_id !== different.commandId));
+    const keys = await write`select key, command_id, command_type from idempotency_keys`;
+    assert.deepEqual(keys.map((row) => ({ ...row })), [
+      { key: "rename-1", command_id: first.commandId, command_type: "UpdateCategory" },
+    ]);
+
+    const otherKey = commandEnvelope("UpdateCategory", toys, { id: toys, name: "Kites" }, {
+      idempotencyKey: "rename-2",
+    });
+    assert.equal((await handleCommand(write, otherKey)).status, "APPLIED");
+
+    await project({ write, read });
+    const [refused] = await read`
+      select status, code, message from command_view where command_id = ${different.commandId}`;
+    assert.deepEqual({ ...refused }, {
+      status: "REJECTED",
+      code: "IDEMPOTENCY_KEY_REUSED",
+      message,
+    });
+    assert.deepEqual(plain(await readSide(read)), plain(await writeSide(write)));
+  });
+});
+
+Deno.test("handleCommand() records an idempotency key also when it rejects the command", async () => {
+  await withDatabases(async ({ write }) => {
+    const toys = crypto.randomUUID();
+    const clock = () => new Date("2025-02-03T04:05:06.000Z");
+    const first = commandEnvelope("DeleteCategory", toys, { id: toys }, {
+      idempotencyKey: "key-1",
+    });
+    const rejected = await handleCommand(write, first, { clock });
+    assert.equal(rejected.status === "REJECTED" && rejected.rejection.code, "NOT_FOUND");
+    const [key] =
+      await write`select key, command_id, command_type, recorded_at from idempotency_keys`;
+    assert.deepEqual({ ...key }, {
+      key: "key-1",
+      command_id: first.commandId,
+      command_type: "DeleteCategory",
+      recorded_at: new Date("2025-02-03T04:05:06.000Z"),
+    });
+
+    await handleCommand(write, commandEnvelope("CreateCategory", toys, { name: "Toys" }));
+    const different = commandEnvelope("UpdateCategory", toys, { id: toys, name: "Games" }, {
+      idempotencyKey: "key-1",
+    });
+    const refused = await handleCommand(write, different);
+    assert.equal(refused.status === "REJECTED" && refused.rejection.code, "IDEMPOTENCY_KEY_REUSED");
+    const [category] = await write`select name, version from categories where id = ${toys}`;
+    assert.deepEqual({ ...category }, { name: "Toys", version: 1 });
+    const [counts] = await write`select count(*)::int as count from idempotency_keys`;
+    assert.equal(counts?.count, 1);
   });
 });

@@ -1,16 +1,38 @@
 /**
  * The worker's composition root: reads the environment, creates and migrates
  * both databases, then consumes commands until SIGINT or SIGTERM, when it
- * finishes the command in hand and exits 0.
+ * finishes the command in hand and exits 0. Stopping has STOP_LIMIT_MS; past
+ * it, the worker says what it gave up waiting for and exits 1, and RabbitMQ
+ * redelivers a command it had not acknowledged.
  */
 import { parseWorkerConfig } from "./config.ts";
 import { messageOf } from "./faults.ts";
 import { migrate } from "./migrate.ts";
 import { startWorker, type Worker } from "./worker.ts";
 
+/**
+ * How long stopping may take from the first signal: the command in hand gets
+ * up to 10 s (startWorker()'s grace), closing RabbitMQ and the databases the rest.
+ */
+const STOP_LIMIT_MS = 15_000;
+
 const startup = new AbortController();
 let worker: Worker | undefined;
 let stopping = false;
+
+function giveUp(): void {
+  const what = worker ? worker.waitingFor ?? "the worker to stop" : "the worker to start";
+  console.error(
+    `Cannot stop within ${STOP_LIMIT_MS} ms: gave up waiting for ${what}; exiting, and ` +
+      "RabbitMQ will redeliver any command not acknowledged",
+  );
+  Deno.exit(1);
+}
+
+async function stopAndExit(running: Worker): Promise<void> {
+  await running.stop();
+  Deno.exit(0);
+}
 
 async function shutdown(signal: Deno.Signal): Promise<void> {
   if (stopping) {
@@ -19,11 +41,9 @@ async function shutdown(signal: Deno.Signal): Promise<void> {
   }
   stopping = true;
   console.log(`${signal}: stopping`);
+  setTimeout(giveUp, STOP_LIMIT_MS);
   startup.abort();
-  if (worker) {
-    await worker.stop();
-    Deno.exit(0);
-  }
+  if (worker) await stopAndExit(worker);
 }
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.addSignalListener(signal, () => shutdown(signal));
@@ -37,10 +57,7 @@ try {
     log: (line) => console.log(line),
   });
   worker = await startWorker(config, { signal: startup.signal });
-  if (stopping) {
-    await worker.stop();
-    Deno.exit(0);
-  }
+  if (stopping) await stopAndExit(worker);
 } catch (error) {
   if (stopping) Deno.exit(0);
   console.error(`Cannot start the worker: ${messageOf(error)}`);

@@ -23,6 +23,11 @@ export interface Worker {
    * closes the RabbitMQ channel and connection and both database pools.
    */
   stop(): Promise<void>;
+  /**
+   * While stop() runs, what it is waiting for ("the command in hand", …), so
+   * a caller that stops waiting can say what it gave up on.
+   */
+  readonly waitingFor: string | undefined;
 }
 
 /** How long stop() lets the command in hand finish. */
@@ -71,12 +76,20 @@ export async function startWorker(
     });
     log(`Worker ready: consuming ${topology.commandsQueue} (prefetch ${config.prefetch})`);
     let stopped: Promise<void> | undefined;
+    let waitingFor: string | undefined;
     return {
+      get waitingFor() {
+        return consumer.waitingFor ?? waitingFor;
+      },
       stop() {
         stopped ??= (async () => {
+          waitingFor = "the consumer to stop";
           await consumer.stop(STOP_GRACE_MS);
+          waitingFor = "the projection in progress";
           await catchUp.stop();
+          waitingFor = "the database pools to close";
           await Promise.all([write.end({ timeout: 5 }), read.end({ timeout: 5 })]);
+          waitingFor = undefined;
           log("Worker stopped");
         })();
         return stopped;
