@@ -9,6 +9,7 @@ import {
   topology,
 } from "@catalog/proto";
 import { managementApi } from "../dev/infra.ts";
+import { eventually } from "../dev/eventually.ts";
 import { createVhost, freePort, type TestVhost } from "../dev/sandbox.ts";
 import { TcpProxy } from "../dev/tcp_proxy.ts";
 import type { CommandConfig } from "./config.ts";
@@ -70,14 +71,6 @@ async function grpcError(promise: Promise<unknown>): Promise<grpc.ServiceError> 
     return error as grpc.ServiceError;
   }
   assert.fail("expected the call to fail");
-}
-
-async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 5000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) assert.fail(`Timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 const categoryId = "0b1d6a8e-3c2f-4e4b-9f0a-1d2c3b4a5f60";

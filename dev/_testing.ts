@@ -1,6 +1,7 @@
 import { createSandbox, freePort, type Sandbox } from "./sandbox.ts";
 import { type Stack, startStack } from "./stack.ts";
 import { graphql, type GraphQLResult } from "./graphql.ts";
+export { eventually } from "./eventually.ts";
 
 /** A running stack in its own sandbox, for one test file. */
 export interface TestSystem {
@@ -58,18 +59,5 @@ export async function withSystem(
   } finally {
     await stack?.close();
     await sandbox.dispose();
-  }
-}
-
-/** Polls check() every 50 ms until it answers true; fails after timeoutMs. */
-export async function eventually(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

@@ -10,6 +10,7 @@ import {
 } from "@catalog/proto";
 import { type ReadDatabase, withReadDatabase } from "./_read_database.ts";
 import { freePort } from "../dev/sandbox.ts";
+import { eventually } from "../dev/eventually.ts";
 import { TcpProxy } from "../dev/tcp_proxy.ts";
 import { type QueryService, startQueryService } from "./service.ts";
 
@@ -46,14 +47,6 @@ async function grpcError(promise: Promise<unknown>): Promise<grpc.ServiceError> 
     return error as grpc.ServiceError;
   }
   assert.fail("expected the call to fail");
-}
-
-async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 5000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) assert.fail(`Timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 const created = "2025-01-01T10:00:00.123Z";

@@ -7,6 +7,7 @@ import {
 } from "@catalog/proto";
 import { createDatabase, createVhost, type TestVhost } from "../dev/sandbox.ts";
 import { migrate } from "./migrate.ts";
+export { eventually } from "../dev/eventually.ts";
 
 /** postgres.js's client, as the tests hold it. */
 export type Sql = postgres.Sql;
@@ -42,19 +43,6 @@ export async function withVhost(
 ): Promise<void> {
   await using vhost = await createVhost("catalog_worker");
   await fn(vhost.amqpUrl, vhost);
-}
-
-/** Polls check() every 25 ms until it answers true; fails after timeoutMs. */
-export async function eventually(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 /** A clock that answers the given start time, then one second later on every call. */
