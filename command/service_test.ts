@@ -10,6 +10,7 @@ import {
 } from "@catalog/proto";
 import { managementApi } from "../dev/infra.ts";
 import { eventually } from "../dev/eventually.ts";
+import { failureOf } from "../dev/failure.ts";
 import { createVhost, freePort, type TestVhost } from "../dev/sandbox.ts";
 import { TcpProxy } from "../dev/tcp_proxy.ts";
 import type { CommandConfig } from "./config.ts";
@@ -64,13 +65,8 @@ async function withChannel(
   }
 }
 
-async function grpcError(promise: Promise<unknown>): Promise<grpc.ServiceError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as grpc.ServiceError;
-  }
-  assert.fail("expected the call to fail");
+function grpcError(promise: Promise<unknown>): Promise<grpc.ServiceError> {
+  return failureOf<grpc.ServiceError>(promise);
 }
 
 const categoryId = "0b1d6a8e-3c2f-4e4b-9f0a-1d2c3b4a5f60";

@@ -1,7 +1,6 @@
 import amqp from "amqplib";
 import postgres from "postgres";
-import { z } from "zod";
-import { amqpUrlVar, parseEnv, postgresUrlVar, sharedDefaults } from "@catalog/proto";
+import { amqpUrlVar, httpUrlVar, parseEnv, postgresUrlVar, sharedDefaults } from "@catalog/proto";
 
 /** Where the infrastructure is expected, from the same variables the services read. */
 export interface Infrastructure {
@@ -16,11 +15,7 @@ const infrastructureVariables = {
   WRITE_DATABASE_URL: postgresUrlVar(sharedDefaults.writeDatabaseUrl),
   READ_DATABASE_URL: postgresUrlVar(sharedDefaults.readDatabaseUrl),
   AMQP_URL: amqpUrlVar(),
-  RABBITMQ_MANAGEMENT_URL: z.preprocess(
-    (value) => (typeof value === "string" && value.trim() === "" ? undefined : value),
-    z.url({ protocol: /^https?$/, error: "Must be an http:// or https:// URL" })
-      .default("http://guest:guest@localhost:15672"),
-  ),
+  RABBITMQ_MANAGEMENT_URL: httpUrlVar("http://guest:guest@localhost:15672"),
 };
 
 /**

@@ -84,6 +84,14 @@ function namesDatabase(url: string): boolean {
   return !URL.canParse(url) || new URL(url).pathname.length > 1;
 }
 
+/** An http:// or https:// URL, such as the RabbitMQ management API's. */
+export function httpUrlVar(fallback: string) {
+  return z.preprocess(
+    unsetIfEmpty,
+    z.url({ protocol: /^https?$/, error: "Must be an http:// or https:// URL" }).default(fallback),
+  );
+}
+
 /** Defaults of the variables several services share. */
 export const sharedDefaults = {
   writeDatabaseUrl: "postgres://postgres@localhost:5432/catalog_write",

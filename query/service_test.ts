@@ -11,6 +11,7 @@ import {
 import { type ReadDatabase, withReadDatabase } from "./_read_database.ts";
 import { freePort } from "../dev/sandbox.ts";
 import { eventually } from "../dev/eventually.ts";
+import { failureOf } from "../dev/failure.ts";
 import { TcpProxy } from "../dev/tcp_proxy.ts";
 import { type QueryService, startQueryService } from "./service.ts";
 
@@ -40,13 +41,8 @@ async function withService(
   }
 }
 
-async function grpcError(promise: Promise<unknown>): Promise<grpc.ServiceError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as grpc.ServiceError;
-  }
-  assert.fail("expected the call to fail");
+function grpcError(promise: Promise<unknown>): Promise<grpc.ServiceError> {
+  return failureOf<grpc.ServiceError>(promise);
 }
 
 const created = "2025-01-01T10:00:00.123Z";
