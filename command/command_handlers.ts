@@ -91,8 +91,9 @@ export function createCommandHandlers(options: CommandHandlersOptions): CommandH
     if (keyErrors.length > 0) throw new InvalidCommandError(type, keyErrors);
     const creates = type === "CreateCategory" || type === "CreateProduct";
     // The same key and the same request give the same command id, which the
-    // worker applies once; the same key with another request gives another id,
-    // which the worker refuses as IDEMPOTENCY_KEY_REUSED.
+    // worker applies once; the same key with another request (an expected
+    // version included) gives another id, which the worker refuses as
+    // IDEMPOTENCY_KEY_REUSED.
     const commandId = key
       ? await uuidV5(`${key}\n${await fingerprintOf(type, payload)}`, COMMAND_ID_NAMESPACE)
       : crypto.randomUUID();
@@ -128,12 +129,17 @@ export function createCommandHandlers(options: CommandHandlersOptions): CommandH
     UpdateCategory: (request, context) =>
       accept(
         "UpdateCategory",
-        { id: request.id, name: request.name },
+        present({ id: request.id, name: request.name, expectedVersion: request.expectedVersion }),
         request.idempotencyKey,
         context,
       ),
     DeleteCategory: (request, context) =>
-      accept("DeleteCategory", { id: request.id }, request.idempotencyKey, context),
+      accept(
+        "DeleteCategory",
+        present({ id: request.id, expectedVersion: request.expectedVersion }),
+        request.idempotencyKey,
+        context,
+      ),
     CreateProduct: (request, context) =>
       accept(
         "CreateProduct",
@@ -149,11 +155,17 @@ export function createCommandHandlers(options: CommandHandlersOptions): CommandH
           name: request.name,
           price: request.price,
           categoryId: request.categoryId,
+          expectedVersion: request.expectedVersion,
         }),
         request.idempotencyKey,
         context,
       ),
     DeleteProduct: (request, context) =>
-      accept("DeleteProduct", { id: request.id }, request.idempotencyKey, context),
+      accept(
+        "DeleteProduct",
+        present({ id: request.id, expectedVersion: request.expectedVersion }),
+        request.idempotencyKey,
+        context,
+      ),
   };
 }

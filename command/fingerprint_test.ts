@@ -18,3 +18,11 @@ Deno.test("fingerprintOf() ignores key order and tells requests apart", async ()
     one,
   );
 });
+
+Deno.test("fingerprintOf() tells apart requests that differ only in their expected version", async () => {
+  const unconditional = await fingerprintOf("DeleteProduct", { id: "a" });
+  const atTwo = await fingerprintOf("DeleteProduct", { id: "a", expectedVersion: 2 });
+  assert.notEqual(atTwo, unconditional);
+  assert.notEqual(await fingerprintOf("DeleteProduct", { id: "a", expectedVersion: 3 }), atTwo);
+  assert.equal(await fingerprintOf("DeleteProduct", { expectedVersion: 2, id: "a" }), atTwo);
+});

@@ -51,7 +51,11 @@ async function withService(
   }
 }
 
-/** Opens a plain channel on the vhost, for the test to look at what was published. */
+/**
+ * Opens a plain channel on the vhost, for the test to look at what was
+ * published: topology.acceptedQueue holds a copy of every command, in the
+ * order the broker accepted them.
+ */
 async function withChannel(
   amqpUrl: string,
   fn: (channel: amqp.Channel) => Promise<void>,
@@ -95,7 +99,7 @@ Deno.test("startCommandService() publishes a valid command with every message pr
       assert.notEqual(receipt.commandId, receipt.aggregateId);
 
       await withChannel(amqpUrl, async (channel) => {
-        const message = await channel.get(topology.commandsQueue, { noAck: true });
+        const message = await channel.get(topology.acceptedQueue, { noAck: true });
         assert.ok(message, "expected a message in the commands queue");
         assert.equal(message.fields.exchange, topology.commandsExchange);
         assert.equal(message.fields.routingKey, "CreateProduct");
@@ -153,7 +157,7 @@ Deno.test("startCommandService() defaults the actor and the correlation id", asy
       const receipt = await client.DeleteCategory({ id: categoryId });
       assert.equal(receipt.aggregateId, categoryId);
       await withChannel(amqpUrl, async (channel) => {
-        const message = await channel.get(topology.commandsQueue, { noAck: true });
+        const message = await channel.get(topology.acceptedQueue, { noAck: true });
         assert.ok(message);
         assert.equal(message.properties.correlationId, receipt.commandId);
         assert.equal(message.properties.headers?.["traceparent"], undefined);
@@ -172,12 +176,62 @@ Deno.test("startCommandService() publishes only the fields an UpdateProduct carr
       const receipt = await client.UpdateProduct({ id: productId, price: "7" });
       assert.equal(receipt.aggregateId, productId);
       await withChannel(amqpUrl, async (channel) => {
-        const message = await channel.get(topology.commandsQueue, { noAck: true });
+        const message = await channel.get(topology.acceptedQueue, { noAck: true });
         assert.ok(message);
         assert.deepEqual(JSON.parse(message.content.toString()).payload, {
           id: productId,
           price: "7.00",
         });
+      });
+    });
+  });
+});
+
+Deno.test("startCommandService() publishes an expected version in the payload, only when given", async () => {
+  await withVhost(async (amqpUrl) => {
+    await withService({ amqpUrl }, async ({ client }) => {
+      await client.UpdateCategory({ id: categoryId, name: "Books", expectedVersion: 3 });
+      await client.DeleteCategory({ id: categoryId, expectedVersion: 4 });
+      await client.UpdateProduct({ id: productId, name: "Lamp", expectedVersion: 1 });
+      await client.DeleteProduct({ id: productId, expectedVersion: 2 });
+      await client.DeleteProduct({ id: productId });
+      await withChannel(amqpUrl, async (channel) => {
+        const payloads = [];
+        for (let index = 0; index < 5; index++) {
+          const message = await channel.get(topology.acceptedQueue, { noAck: true });
+          assert.ok(message, `expected message ${index + 1}`);
+          payloads.push(JSON.parse(message.content.toString()).payload);
+        }
+        assert.deepEqual(payloads, [
+          { id: categoryId, name: "Books", expectedVersion: 3 },
+          { id: categoryId, expectedVersion: 4 },
+          { id: productId, name: "Lamp", expectedVersion: 1 },
+          { id: productId, expectedVersion: 2 },
+          { id: productId },
+        ]);
+      });
+    });
+  });
+});
+
+Deno.test("startCommandService() refuses an expected version that is not positive", async () => {
+  await withVhost(async (amqpUrl) => {
+    await withService({ amqpUrl }, async ({ client }) => {
+      const error = await grpcError(client.DeleteProduct({ id: productId, expectedVersion: 0 }));
+      assert.equal(error.code, grpc.status.INVALID_ARGUMENT);
+      assert.deepEqual(JSON.parse(String(error.metadata.get(fieldErrorsMetadataKey)[0])), [
+        { field: "expectedVersion", message: "Must be a positive integer" },
+      ]);
+      const negative = await grpcError(
+        client.UpdateCategory({ id: categoryId, name: "Books", expectedVersion: -2 }),
+      );
+      assert.equal(
+        negative.details,
+        "Cannot accept UpdateCategory: expectedVersion: Must be a positive integer",
+      );
+      await withChannel(amqpUrl, async (channel) => {
+        const queue = await channel.checkQueue(topology.acceptedQueue);
+        assert.equal(queue.messageCount, 0);
       });
     });
   });
@@ -210,7 +264,7 @@ Deno.test("startCommandService() answers INVALID_ARGUMENT with field errors and 
       assert.equal(blank.details, "Cannot accept UpdateProduct: name: Must not be empty");
 
       await withChannel(amqpUrl, async (channel) => {
-        const queue = await channel.checkQueue(topology.commandsQueue);
+        const queue = await channel.checkQueue(topology.acceptedQueue);
         assert.equal(queue.messageCount, 0);
       });
     });
@@ -240,6 +294,27 @@ Deno.test("startCommandService() gives a retry with the same idempotency key the
       assert.notEqual(update.commandId, first.commandId, "another request gets another id");
       assert.equal(update.aggregateId, first.aggregateId);
 
+      const conditional = await client.UpdateCategory({
+        id: first.aggregateId,
+        name: "Novels",
+        idempotencyKey: "key-3",
+        expectedVersion: 1,
+      });
+      const conditionalRetry = await client.UpdateCategory({
+        id: first.aggregateId,
+        name: "Novels",
+        idempotencyKey: "key-3",
+        expectedVersion: 1,
+      });
+      const otherVersion = await client.UpdateCategory({
+        id: first.aggregateId,
+        name: "Novels",
+        idempotencyKey: "key-3",
+        expectedVersion: 2,
+      });
+      assert.equal(conditionalRetry.commandId, conditional.commandId);
+      assert.notEqual(otherVersion.commandId, conditional.commandId, "the version is the request");
+
       const trimmed = await client.CreateCategory({ name: "  Books ", idempotencyKey: "key-1" });
       assert.equal(trimmed.commandId, first.commandId, "the same request once normalised");
       const changed = await client.CreateCategory({ name: "Comics", idempotencyKey: "key-1" });
@@ -247,7 +322,7 @@ Deno.test("startCommandService() gives a retry with the same idempotency key the
       assert.equal(changed.aggregateId, first.aggregateId, "so the worker can refuse it");
 
       await withChannel(amqpUrl, async (channel) => {
-        const message = await channel.get(topology.commandsQueue, { noAck: true });
+        const message = await channel.get(topology.acceptedQueue, { noAck: true });
         assert.ok(message);
         assert.equal(message.properties.messageId, first.commandId);
         assert.equal(JSON.parse(message.content.toString()).idempotencyKey, "key-1");

@@ -161,6 +161,60 @@ Deno.test("validateCommand() rejects an UpdateProduct that changes nothing", () 
   ]);
 });
 
+Deno.test("validateCommand() carries an expected version on updates and deletes", () => {
+  assert.deepEqual(
+    validateCommand("UpdateCategory", { id: categoryId, name: "Books", expectedVersion: 3 }),
+    { id: categoryId, name: "Books", expectedVersion: 3 },
+  );
+  assert.deepEqual(validateCommand("DeleteCategory", { id: categoryId, expectedVersion: 1 }), {
+    id: categoryId,
+    expectedVersion: 1,
+  });
+  assert.deepEqual(
+    validateCommand("UpdateProduct", { id: productId, price: "2", expectedVersion: 7 }),
+    { id: productId, price: "2.00", expectedVersion: 7 },
+  );
+  assert.deepEqual(validateCommand("DeleteProduct", { id: productId, expectedVersion: 2 }), {
+    id: productId,
+    expectedVersion: 2,
+  });
+  assert.deepEqual(validateCommand("DeleteProduct", { id: productId }), { id: productId });
+});
+
+Deno.test("validateCommand() rejects an expected version that is not a positive integer", () => {
+  for (const expectedVersion of [0, -1, 1.5, "2", Number.NaN]) {
+    assert.deepEqual(
+      fieldErrors(() => validateCommand("DeleteCategory", { id: categoryId, expectedVersion })),
+      [{ field: "expectedVersion", message: "Must be a positive integer" }],
+      `expectedVersion ${String(expectedVersion)}`,
+    );
+  }
+  assert.deepEqual(
+    fieldErrors(() =>
+      validateCommand("UpdateProduct", { id: productId, name: "", expectedVersion: 0 })
+    ),
+    [
+      { field: "name", message: "Must not be empty" },
+      { field: "expectedVersion", message: "Must be a positive integer" },
+    ],
+  );
+});
+
+Deno.test("validateCommand() does not count an expected version as a change of a product", () => {
+  assert.deepEqual(
+    fieldErrors(() => validateCommand("UpdateProduct", { id: productId, expectedVersion: 2 })),
+    [{ field: "(request)", message: "Must change at least one of name, price or categoryId" }],
+  );
+});
+
+Deno.test("validateCommand() refuses an expected version on a create", () => {
+  const errors = fieldErrors(() =>
+    validateCommand("CreateCategory", { name: "Books", expectedVersion: 1 })
+  );
+  assert.equal(errors.length, 1);
+  assert.match(errors[0]!.message, /Unrecognized key: "expectedVersion"/);
+});
+
 Deno.test("InvalidCommandError names the command and every field in its message", () => {
   try {
     validateCommand("CreateProduct", { name: "", price: "0", categoryId });

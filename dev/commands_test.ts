@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { withSystem } from "./_testing.ts";
+import { createCommandClient } from "@catalog/proto";
+import { eventually, withSystem } from "./_testing.ts";
 
 interface Category {
   id: string;
@@ -17,8 +18,41 @@ interface Product {
 
 const PRODUCT = "id name price categoryId category { id name }";
 
+interface Receipt {
+  commandId: string;
+  type: string;
+  aggregateId: string;
+  status: string;
+  acceptedAt: string;
+}
+interface Command {
+  id: string;
+  status: string;
+  code: string | null;
+  message: string | null;
+  currentVersion: number | null;
+  handledAt: string | null;
+}
+
+const RECEIPT = "commandId type aggregateId status acceptedAt";
+const COMMAND = "id status code message currentVersion handledAt";
+
 Deno.test("the seed's mutations apply through HTTP and enforce the domain rules", async (t) => {
-  await withSystem(async ({ gql, data }) => {
+  await withSystem(async ({ stack, gql, data }) => {
+    const commandOf = async (id: string) =>
+      (await data<{ command: Command | null }>(
+        `query ($id: ID!) { command(id: $id) { ${COMMAND} } }`,
+        { id },
+      )).command;
+    /** Polls command(id) until the worker has handled the command, and answers it. */
+    const handled = async (id: string): Promise<Command> => {
+      const seen: { command?: Command | null } = {};
+      await eventually(`command ${id} to be handled`, async () => {
+        seen.command = await commandOf(id);
+        return seen.command !== null && seen.command.status !== "ACCEPTED";
+      });
+      return seen.command!;
+    };
     const createCategory = async (name: string) =>
       (await data<{ createCategory: Category }>(
         "mutation ($name: String!) { createCategory(input: { name: $name }) { id name createdAt updatedAt } }",
@@ -194,6 +228,25 @@ Deno.test("the seed's mutations apply through HTTP and enforce the domain rules"
           );
         const [first, second] = [await send(), await send()];
         assert.equal(first.createCategory.id, second.createCategory.id);
+
+        // The same key and request, submitted and sent straight to the command service.
+        const { submitCreateCategory: receipt } = await data<{ submitCreateCategory: Receipt }>(
+          `mutation { submitCreateCategory(input: { name: "Dolls" }, idempotencyKey: "dolls-1") {
+            ${RECEIPT}
+          } }`,
+        );
+        assert.equal(receipt.aggregateId, first.createCategory.id);
+        const client = createCommandClient(`localhost:${stack.ports.command}`);
+        try {
+          const direct = await client.CreateCategory({ name: "Dolls", idempotencyKey: "dolls-1" });
+          const again = await client.CreateCategory({ name: " Dolls ", idempotencyKey: "dolls-1" });
+          assert.equal(direct.commandId, receipt.commandId);
+          assert.equal(again.commandId, receipt.commandId);
+          assert.equal(again.aggregateId, first.createCategory.id);
+        } finally {
+          client.close();
+        }
+        assert.equal((await handled(receipt.commandId)).status, "APPLIED");
         const read = await data<{ searchCategories: Category[] }>(
           '{ searchCategories(searchTerm: "Dolls") { id } }',
         );
@@ -216,6 +269,167 @@ Deno.test("the seed's mutations apply through HTTP and enforce the domain rules"
           '{ searchCategories(searchTerm: "Action") { id } }',
         );
         assert.deepEqual(read.searchCategories, []);
+      },
+    );
+
+    await t.step(
+      "a stale expectedVersion is VERSION_CONFLICT with the current version; the right one applies",
+      async () => {
+        const shelf = await data<{ createCategory: Category & { version: number } }>(
+          'mutation { createCategory(input: { name: "Shelves" }) { id version } }',
+        );
+        const id = shelf.createCategory.id;
+        assert.equal(shelf.createCategory.version, 1);
+        const rename = `mutation ($id: ID!, $name: String!, $version: Int) {
+          updateCategory(input: { id: $id, name: $name, expectedVersion: $version }) { name version }
+        }`;
+        const renamed = await data<{ updateCategory: { name: string; version: number } }>(
+          rename,
+          { id, name: "Bookshelves", version: 1 },
+        );
+        assert.deepEqual(renamed.updateCategory, { name: "Bookshelves", version: 2 });
+
+        const stale = await gql(rename, { id, name: "Wall shelves", version: 1 });
+        const error = stale.errors?.[0];
+        assert.equal(error?.extensions?.code, "VERSION_CONFLICT");
+        assert.equal(error?.extensions?.currentVersion, 2);
+        assert.equal(
+          error?.message,
+          `Cannot update category "${id}": expected version 1, but it is at version 2`,
+        );
+        const refused = await commandOf(String(error?.extensions?.commandId));
+        assert.deepEqual(
+          { status: refused?.status, code: refused?.code, currentVersion: refused?.currentVersion },
+          { status: "REJECTED", code: "VERSION_CONFLICT", currentVersion: 2 },
+        );
+        const kept = await data<{ category: { name: string; version: number } }>(
+          "query ($id: ID!) { category(id: $id) { name version } }",
+          { id },
+        );
+        assert.deepEqual(kept.category, { name: "Bookshelves", version: 2 });
+
+        const lamp = await createProduct({ name: "Lamp", price: 12, categoryId: id });
+        const priced = await data<{ updateProduct: { price: number; version: number } }>(
+          `mutation ($id: ID!) {
+            updateProduct(input: { id: $id, price: 14, expectedVersion: 1 }) { price version }
+          }`,
+          { id: lamp.id },
+        );
+        assert.deepEqual(priced.updateProduct, { price: 14, version: 2 });
+        const staleDelete = await gql(
+          "mutation ($id: ID!) { deleteProduct(id: $id, expectedVersion: 1) }",
+          { id: lamp.id },
+        );
+        assert.equal(staleDelete.errors?.[0]?.extensions?.code, "VERSION_CONFLICT");
+        assert.equal(staleDelete.errors?.[0]?.extensions?.currentVersion, 2);
+        const deleted = await data<{ deleteProduct: boolean }>(
+          "mutation ($id: ID!) { deleteProduct(id: $id, expectedVersion: 2) }",
+          { id: lamp.id },
+        );
+        assert.equal(deleted.deleteProduct, true);
+
+        const staleCategory = await gql(
+          "mutation ($id: ID!) { deleteCategory(id: $id, expectedVersion: 1) }",
+          { id },
+        );
+        assert.equal(staleCategory.errors?.[0]?.extensions?.code, "VERSION_CONFLICT");
+        const invalid = await gql(
+          "mutation ($id: ID!) { deleteCategory(id: $id, expectedVersion: 0) }",
+          { id },
+        );
+        assert.deepEqual(invalid.errors?.[0]?.extensions, {
+          code: "INVALID_ARGUMENT",
+          fields: [{ field: "expectedVersion", message: "Must be a positive integer" }],
+        });
+        const unknown = await gql(
+          `mutation { deleteCategory(id: "00000000-0000-4000-8000-000000000002", expectedVersion: 3) }`,
+        );
+        assert.equal(unknown.errors?.[0]?.extensions?.code, "NOT_FOUND");
+        assert.deepEqual(
+          await data("mutation ($id: ID!) { deleteCategory(id: $id, expectedVersion: 2) }", { id }),
+          { deleteCategory: true },
+        );
+      },
+    );
+
+    await t.step(
+      "a submit mutation answers with a receipt at once, and command(id) follows it",
+      async () => {
+        const { submitCreateCategory: receipt } = await data<{ submitCreateCategory: Receipt }>(
+          `mutation { submitCreateCategory(input: { name: "Submitted" }) { ${RECEIPT} } }`,
+        );
+        assert.equal(receipt.type, "CreateCategory");
+        assert.equal(receipt.status, "ACCEPTED");
+        assert.match(receipt.aggregateId, /^[0-9a-f-]{36}$/);
+        assert.ok(!Number.isNaN(Date.parse(receipt.acceptedAt)));
+
+        const applied = await handled(receipt.commandId);
+        assert.equal(applied.status, "APPLIED");
+        assert.equal(applied.id, receipt.commandId);
+        assert.ok(applied.handledAt && !Number.isNaN(Date.parse(applied.handledAt)));
+        const created = await data<{ category: { name: string; version: number } }>(
+          "query ($id: ID!) { category(id: $id) { name version } }",
+          { id: receipt.aggregateId },
+        );
+        assert.deepEqual(created.category, { name: "Submitted", version: 1 });
+
+        const stale = await data<{ submitUpdateCategory: Receipt }>(
+          `mutation ($id: ID!) {
+            submitUpdateCategory(input: { id: $id, name: "Resubmitted", expectedVersion: 5 }) {
+              ${RECEIPT}
+            }
+          }`,
+          { id: receipt.aggregateId },
+        );
+        const conflict = await handled(stale.submitUpdateCategory.commandId);
+        assert.deepEqual(
+          { status: conflict.status, code: conflict.code, currentVersion: conflict.currentVersion },
+          { status: "REJECTED", code: "VERSION_CONFLICT", currentVersion: 1 },
+        );
+
+        const removal = await data<{ submitDeleteCategory: Receipt }>(
+          "mutation ($id: ID!) { submitDeleteCategory(id: $id, expectedVersion: 1) { commandId } }",
+          { id: receipt.aggregateId },
+        );
+        assert.equal((await handled(removal.submitDeleteCategory.commandId)).status, "APPLIED");
+        const gone = await data<{ categoryExists: boolean }>(
+          "query ($id: ID!) { categoryExists(id: $id) }",
+          { id: receipt.aggregateId },
+        );
+        assert.equal(gone.categoryExists, false);
+
+        const invalid = await gql(
+          'mutation { submitCreateProduct(input: { name: "", price: 1, categoryId: "nope" }) { commandId } }',
+        );
+        assert.equal(invalid.errors?.[0]?.extensions?.code, "INVALID_ARGUMENT");
+      },
+    );
+
+    await t.step(
+      "an idempotency key covers the expected version: another version is another request",
+      async () => {
+        const { createCategory: rack } = await data<{ createCategory: Category }>(
+          'mutation { createCategory(input: { name: "Racks" }) { id } }',
+        );
+        const client = createCommandClient(`localhost:${stack.ports.command}`);
+        try {
+          const request = { id: rack.id, name: "Wine racks", idempotencyKey: "racks-1" };
+          const first = await client.UpdateCategory({ ...request, expectedVersion: 1 });
+          const retry = await client.UpdateCategory({ ...request, expectedVersion: 1 });
+          const other = await client.UpdateCategory({ ...request, expectedVersion: 2 });
+          assert.equal(retry.commandId, first.commandId);
+          assert.notEqual(other.commandId, first.commandId);
+          assert.equal((await handled(first.commandId)).status, "APPLIED");
+          const reused = await handled(other.commandId);
+          assert.equal(reused.code, "IDEMPOTENCY_KEY_REUSED");
+        } finally {
+          client.close();
+        }
+        const read = await data<{ category: { name: string; version: number } }>(
+          "query ($id: ID!) { category(id: $id) { name version } }",
+          { id: rack.id },
+        );
+        assert.deepEqual(read.category, { name: "Wine racks", version: 2 });
       },
     );
   });

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import amqp from "amqplib";
 import postgres from "postgres";
-import { headers, topology } from "@catalog/proto";
+import { headers, partitionQueue, topology } from "@catalog/proto";
 import { eventually, withSystem } from "./_testing.ts";
 
 async function withChannel<T>(url: string, fn: (channel: amqp.Channel) => Promise<T>): Promise<T> {
@@ -20,8 +20,11 @@ Deno.test("faults lose nothing and duplicate nothing", async (t) => {
     const amqpUrl = sandbox.env.AMQP_URL;
     const queued = () =>
       withChannel(amqpUrl, async (channel) => {
-        const queue = await channel.checkQueue(topology.commandsQueue);
-        return queue.messageCount;
+        let messages = 0;
+        for (let partition = 0; partition < topology.partitions; partition++) {
+          messages += (await channel.checkQueue(partitionQueue(partition))).messageCount;
+        }
+        return messages;
       });
 
     await t.step("an invalid command leaves the commands queue untouched", async () => {
@@ -90,10 +93,11 @@ Deno.test("faults lose nothing and duplicate nothing", async (t) => {
       "a malformed message is dead-lettered with its reason; the next command applies",
       async () => {
         await withChannel(amqpUrl, async (channel) => {
-          channel.sendToQueue(topology.commandsQueue, Buffer.from("{not json"), {
+          channel.publish(topology.commandsExchange, "CreateCategory", Buffer.from("{not json"), {
             messageId: "malformed-1",
             type: "CreateCategory",
             contentType: "application/json",
+            headers: { [headers.aggregateId]: crypto.randomUUID() },
             persistent: true,
           });
           await channel.close();

@@ -1,6 +1,13 @@
 import amqp from "amqplib";
 import postgres from "postgres";
-import { amqpUrlVar, httpUrlVar, parseEnv, postgresUrlVar, sharedDefaults } from "@catalog/proto";
+import {
+  amqpUrlVar,
+  declareTopology,
+  httpUrlVar,
+  parseEnv,
+  postgresUrlVar,
+  sharedDefaults,
+} from "@catalog/proto";
 
 /** Where the infrastructure is expected, from the same variables the services read. */
 export interface Infrastructure {
@@ -61,7 +68,15 @@ export async function probePostgres(databaseUrl: string): Promise<string | undef
 export async function probeAmqp(amqpUrl: string): Promise<string | undefined> {
   try {
     const connection = await amqp.connect(amqpUrl, { timeout: 3000 });
-    await connection.close();
+    try {
+      // The services declare the same at start-up; doing it here turns a
+      // missing plugin into a plain message before anything starts.
+      const channel = await connection.createChannel();
+      channel.on("error", () => {});
+      await declareTopology(channel);
+    } finally {
+      await connection.close().catch(() => {});
+    }
     return undefined;
   } catch (error) {
     return error instanceof Error ? error.message || String(error) : String(error);

@@ -274,6 +274,32 @@ Deno.test("the seed's queries answer with the demo data through HTTP", async (t)
       },
     );
 
+    await t.step(
+      "command(id) answers null for an unknown command; entities show their version",
+      async () => {
+        const read = await data<{
+          unknown: null;
+          malformed: null;
+          category: { version: number };
+          product: { version: number };
+        }>(
+          `query ($category: ID!, $product: ID!) {
+            unknown: command(id: "00000000-0000-4000-8000-0000000000aa") { id }
+            malformed: command(id: "not-a-command") { id }
+            category(id: $category) { version }
+            product(id: $product) { version }
+          }`,
+          { category: electronics.id, product: headphones.id },
+        );
+        assert.deepEqual(read, {
+          unknown: null,
+          malformed: null,
+          category: { version: 1 },
+          product: { version: 1 },
+        });
+      },
+    );
+
     await t.step("seeding again adds nothing", async () => {
       assert.deepEqual(await seedDemoData(stack.graphqlUrl), seeded);
     });

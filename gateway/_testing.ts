@@ -23,11 +23,22 @@ export interface Call {
   options?: CallOptions;
 }
 
-/** What the fake worker does with the next commands. */
+/**
+ * What the fake worker does with the next commands: apply them (refusing a
+ * stale expected version as the real one does), leave them ACCEPTED, reject
+ * them, or give up on them (FAILED, with the reason as message).
+ */
 export type Outcome =
   | { status: "APPLIED" }
-  | { status: "PENDING" }
-  | { status: "REJECTED"; code: string; message: string };
+  | { status: "ACCEPTED" }
+  | { status: "REJECTED"; code: string; message: string; currentVersion?: number }
+  | { status: "FAILED"; message: string };
+
+/** The versions a conditional command expected and found, for the fake's version check. */
+interface Versions {
+  expected?: number;
+  current?: number;
+}
 
 const clock = () => "2026-01-02T03:04:05.000Z";
 
@@ -123,20 +134,46 @@ export class FakeBackends {
     return [...this.products.values()].sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  #send(type: keyof CommandRequests, aggregateId: string, apply: () => void): CommandReceipt {
+  #send(
+    type: keyof CommandRequests,
+    aggregateId: string,
+    apply: () => void,
+    versions: Versions = {},
+  ): CommandReceipt {
     const commandId = crypto.randomUUID();
-    const outcome = this.outcome;
+    let outcome = this.outcome;
+    const { expected, current } = versions;
+    if (
+      outcome.status === "APPLIED" && expected !== undefined && current !== undefined &&
+      expected !== current
+    ) {
+      outcome = {
+        status: "REJECTED",
+        code: "VERSION_CONFLICT",
+        message: `Cannot apply ${type} to "${aggregateId}": expected version ${expected}, ` +
+          `but it is at version ${current}`,
+        currentVersion: current,
+      };
+    }
     if (outcome.status === "APPLIED") apply();
-    this.statuses.set(commandId, {
+    const status: CommandStatus = {
       commandId,
       type,
       aggregateId,
       status: outcome.status,
-      code: outcome.status === "REJECTED" ? outcome.code : "",
-      message: outcome.status === "REJECTED" ? outcome.message : "",
+      code: outcome.status === "REJECTED"
+        ? outcome.code
+        : outcome.status === "FAILED"
+        ? "DEAD_LETTERED"
+        : "",
+      message: outcome.status === "REJECTED" || outcome.status === "FAILED" ? outcome.message : "",
       acceptedAt: clock(),
-      handledAt: outcome.status === "PENDING" ? "" : clock(),
-    });
+      handledAt: outcome.status === "ACCEPTED" ? "" : clock(),
+    };
+    if (outcome.status === "REJECTED" && outcome.currentVersion !== undefined) {
+      status.currentVersion = outcome.currentVersion;
+    }
+    this.statuses.set(commandId, status);
     return { commandId, type, aggregateId, status: "ACCEPTED", acceptedAt: clock() };
   }
 
@@ -229,6 +266,9 @@ export class FakeBackends {
             const category = this.categories.get(request.id)!;
             category.name = request.name.trim();
             category.version++;
+          }, {
+            expected: request.expectedVersion,
+            current: this.categories.get(request.id)?.version,
           }),
       ),
     DeleteCategory: (request, options) =>
@@ -236,7 +276,11 @@ export class FakeBackends {
         "DeleteCategory",
         request,
         options,
-        () => this.#send("DeleteCategory", request.id, () => this.categories.delete(request.id)),
+        () =>
+          this.#send("DeleteCategory", request.id, () => this.categories.delete(request.id), {
+            expected: request.expectedVersion,
+            current: this.categories.get(request.id)?.version,
+          }),
       ),
     CreateProduct: (request, options) =>
       this.#record("CreateProduct", request, options, () => {
@@ -266,6 +310,9 @@ export class FakeBackends {
               product.categoryName = this.categories.get(request.categoryId)!.name;
             }
             product.version++;
+          }, {
+            expected: request.expectedVersion,
+            current: this.products.get(request.id)?.version,
           }),
       ),
     DeleteProduct: (request, options) =>
@@ -273,7 +320,11 @@ export class FakeBackends {
         "DeleteProduct",
         request,
         options,
-        () => this.#send("DeleteProduct", request.id, () => this.products.delete(request.id)),
+        () =>
+          this.#send("DeleteProduct", request.id, () => this.products.delete(request.id), {
+            expected: request.expectedVersion,
+            current: this.products.get(request.id)?.version,
+          }),
       ),
   };
 }

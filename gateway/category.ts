@@ -1,5 +1,12 @@
 import type { Category, CategoryStatistics, CommandStatus } from "@catalog/proto";
-import { executeCommand, idempotencyOf, vanished } from "./command.ts";
+import {
+  type CatalogCommand,
+  executeCommand,
+  expectedVersionOf,
+  idempotencyOf,
+  submitCommand,
+  vanished,
+} from "./command.ts";
 import type { GatewayContext } from "./context.ts";
 import { pageOf, uuidOf } from "./validation.ts";
 
@@ -65,50 +72,80 @@ async function readCategory(context: GatewayContext, status: CommandStatus): Pro
   return category;
 }
 
-async function createCategory(
-  _: unknown,
-  args: Mutation<{ input: { name: string } }>,
-  context: GatewayContext,
-): Promise<Category> {
-  const status = await executeCommand(context, {
+type CreateCategoryArgs = Mutation<{ input: { name: string } }>;
+type UpdateCategoryArgs = Mutation<
+  { input: { id: string; name: string; expectedVersion?: number | null } }
+>;
+type DeleteCategoryArgs = Mutation<{ id: string; expectedVersion?: number | null }>;
+
+/** The commands of the category mutations, shared by the waiting and the submit ones. */
+function createCategoryCommand(args: CreateCategoryArgs): CatalogCommand {
+  return {
     type: "CreateCategory",
+    request: { name: args.input.name, ...idempotencyOf(args.idempotencyKey) },
+  };
+}
+
+function updateCategoryCommand(args: UpdateCategoryArgs): CatalogCommand {
+  return {
+    type: "UpdateCategory",
     request: {
+      id: args.input.id,
       name: args.input.name,
+      ...expectedVersionOf(args.input.expectedVersion),
       ...idempotencyOf(args.idempotencyKey),
     },
-  });
+  };
+}
+
+function deleteCategoryCommand(args: DeleteCategoryArgs): CatalogCommand {
+  return {
+    type: "DeleteCategory",
+    request: {
+      id: args.id,
+      ...expectedVersionOf(args.expectedVersion),
+      ...idempotencyOf(args.idempotencyKey),
+    },
+  };
+}
+
+async function createCategory(
+  _: unknown,
+  args: CreateCategoryArgs,
+  context: GatewayContext,
+): Promise<Category> {
+  const status = await executeCommand(context, createCategoryCommand(args));
   return await readCategory(context, status);
 }
 
 async function updateCategory(
   _: unknown,
-  args: Mutation<{ input: { id: string; name: string } }>,
+  args: UpdateCategoryArgs,
   context: GatewayContext,
 ): Promise<Category> {
-  const status = await executeCommand(context, {
-    type: "UpdateCategory",
-    request: {
-      id: args.input.id,
-      name: args.input.name,
-      ...idempotencyOf(args.idempotencyKey),
-    },
-  });
+  const status = await executeCommand(context, updateCategoryCommand(args));
   return await readCategory(context, status);
 }
 
 async function deleteCategory(
   _: unknown,
-  args: Mutation<{ id: string }>,
+  args: DeleteCategoryArgs,
   context: GatewayContext,
 ): Promise<boolean> {
-  await executeCommand(context, {
-    type: "DeleteCategory",
-    request: {
-      id: args.id,
-      ...idempotencyOf(args.idempotencyKey),
-    },
-  });
+  await executeCommand(context, deleteCategoryCommand(args));
   return true;
+}
+
+function submitCreateCategory(_: unknown, args: CreateCategoryArgs, context: GatewayContext) {
+  return submitCommand(context, createCategoryCommand(args));
+}
+
+function submitUpdateCategory(_: unknown, args: UpdateCategoryArgs, context: GatewayContext) {
+  return submitCommand(context, updateCategoryCommand(args));
+}
+
+function submitDeleteCategory(_: unknown, args: DeleteCategoryArgs, context: GatewayContext) {
+  return submitCommand(context, deleteCategoryCommand(args));
 }
 
 /** Category queries, mutations and the Category type's fields. */
@@ -122,6 +159,13 @@ export const categoryResolvers = {
     categoryStatistics,
     categoryExists,
   },
-  Mutation: { createCategory, updateCategory, deleteCategory },
+  Mutation: {
+    createCategory,
+    updateCategory,
+    deleteCategory,
+    submitCreateCategory,
+    submitUpdateCategory,
+    submitDeleteCategory,
+  },
   Category: { products },
 };

@@ -217,7 +217,7 @@ Deno.test("deleteCategory(id) fails with CATEGORY_NOT_EMPTY when the worker says
 
 Deno.test("createCategory(input) fails with COMMAND_PENDING when the worker is late", async () => {
   const { backends, gql } = testGateway();
-  backends.outcome = { status: "PENDING" };
+  backends.outcome = { status: "ACCEPTED" };
   const result = await gql('mutation { createCategory(input: { name: "Toys" }) { id } }');
   const error = result.errors?.[0];
   const [status] = [...backends.statuses.values()];
@@ -258,4 +258,185 @@ Deno.test("createCategory(input) reports an unreachable command service", async 
     result.errors?.[0]?.message,
     "Cannot reach the command service: Deadline exceeded after 5.001s",
   );
+});
+
+const RECEIPT = "commandId type aggregateId status acceptedAt";
+
+Deno.test("updateCategory(input) sends the expected version and applies at it", async () => {
+  const { backends, gqlData } = testGateway();
+  const toys = backends.addCategory("Toys");
+  const data = await gqlData(
+    `mutation ($id: ID!) {
+      updateCategory(input: { id: $id, name: "Games", expectedVersion: 1 }) { name version }
+    }`,
+    { id: toys.id },
+  );
+  assert.deepEqual(data, { updateCategory: { name: "Games", version: 2 } });
+  assert.deepEqual(backends.callsOf("UpdateCategory")[0]!.request, {
+    id: toys.id,
+    name: "Games",
+    expectedVersion: 1,
+  });
+});
+
+Deno.test("updateCategory(input) fails with VERSION_CONFLICT, the current version and the command id", async () => {
+  const { backends, gql } = testGateway();
+  const toys = backends.addCategory("Toys");
+  toys.version = 3;
+  const result = await gql(
+    `mutation ($id: ID!) {
+      updateCategory(input: { id: $id, name: "Games", expectedVersion: 2 }) { id }
+    }`,
+    { id: toys.id },
+  );
+  const [commandId] = [...backends.statuses.keys()];
+  assert.equal(result.data, null);
+  assert.deepEqual(result.errors?.[0]?.extensions, {
+    code: "VERSION_CONFLICT",
+    commandId,
+    currentVersion: 3,
+  });
+  assert.match(result.errors?.[0]?.message ?? "", /expected version 2, but it is at version 3/);
+  assert.equal(toys.name, "Toys");
+});
+
+Deno.test("deleteCategory(id, expectedVersion) deletes at that version and refuses another", async () => {
+  const { backends, gql, gqlData } = testGateway();
+  const toys = backends.addCategory("Toys");
+  const stale = await gql("mutation ($id: ID!) { deleteCategory(id: $id, expectedVersion: 7) }", {
+    id: toys.id,
+  });
+  assert.equal(stale.errors?.[0]?.extensions?.code, "VERSION_CONFLICT");
+  assert.equal(stale.errors?.[0]?.extensions?.currentVersion, 1);
+  assert.equal(backends.categories.has(toys.id), true);
+
+  const data = await gqlData(
+    'mutation ($id: ID!) { deleteCategory(id: $id, expectedVersion: 1, idempotencyKey: "d-1") }',
+    { id: toys.id },
+  );
+  assert.deepEqual(data, { deleteCategory: true });
+  assert.deepEqual(backends.callsOf("DeleteCategory").map((call) => call.request), [
+    { id: toys.id, expectedVersion: 7 },
+    { id: toys.id, expectedVersion: 1, idempotencyKey: "d-1" },
+  ]);
+});
+
+Deno.test("updateCategory(input) and deleteCategory(id) leave a null expected version out", async () => {
+  const { backends, gqlData } = testGateway();
+  const toys = backends.addCategory("Toys");
+  await gqlData(
+    `mutation ($id: ID!) {
+      updateCategory(input: { id: $id, name: "Games", expectedVersion: null }) { id }
+      deleteCategory(id: $id, expectedVersion: null)
+    }`,
+    { id: toys.id },
+  );
+  assert.deepEqual(backends.callsOf("UpdateCategory")[0]!.request, { id: toys.id, name: "Games" });
+  assert.deepEqual(backends.callsOf("DeleteCategory")[0]!.request, { id: toys.id });
+});
+
+Deno.test("submitCreateCategory(input) answers the receipt at once, without waiting", async () => {
+  const { backends, gqlData } = testGateway();
+  backends.outcome = { status: "ACCEPTED" };
+  const data = await gqlData<{ submitCreateCategory: Record<string, unknown> }>(
+    `mutation { submitCreateCategory(input: { name: " Toys " }, idempotencyKey: "k-1") { ${RECEIPT} } }`,
+  );
+  const [status] = [...backends.statuses.values()];
+  assert.deepEqual(data.submitCreateCategory, {
+    commandId: status!.commandId,
+    type: "CreateCategory",
+    aggregateId: status!.aggregateId,
+    status: "ACCEPTED",
+    acceptedAt: "2026-01-02T03:04:05.000Z",
+  });
+  assert.deepEqual(backends.callsOf("CreateCategory")[0]!.request, {
+    name: " Toys ",
+    idempotencyKey: "k-1",
+  });
+  assert.equal(backends.callsOf("WaitForCommand").length, 0);
+  assert.equal(backends.callsOf("GetCategories").length, 0);
+});
+
+Deno.test("submitUpdateCategory(input) and submitDeleteCategory(id) send what the waiting ones do", async () => {
+  const { backends, gqlData } = testGateway();
+  const toys = backends.addCategory("Toys");
+  backends.outcome = { status: "ACCEPTED" };
+  const data = await gqlData<Record<string, Record<string, unknown>>>(
+    `mutation ($id: ID!) {
+      update: submitUpdateCategory(input: { id: $id, name: "Games", expectedVersion: 1 },
+        idempotencyKey: "u-1") { type aggregateId status }
+      delete: submitDeleteCategory(id: $id, expectedVersion: 2) { type aggregateId status }
+    }`,
+    { id: toys.id },
+  );
+  assert.deepEqual(data, {
+    update: { type: "UpdateCategory", aggregateId: toys.id, status: "ACCEPTED" },
+    delete: { type: "DeleteCategory", aggregateId: toys.id, status: "ACCEPTED" },
+  });
+  assert.deepEqual(backends.callsOf("UpdateCategory")[0]!.request, {
+    id: toys.id,
+    name: "Games",
+    expectedVersion: 1,
+    idempotencyKey: "u-1",
+  });
+  assert.deepEqual(backends.callsOf("DeleteCategory")[0]!.request, {
+    id: toys.id,
+    expectedVersion: 2,
+  });
+  assert.equal(backends.callsOf("WaitForCommand").length, 0);
+});
+
+Deno.test("submitCreateCategory(input) passes on the fields of an INVALID_ARGUMENT", async () => {
+  const { backends, gql } = testGateway();
+  const fields = [{ field: "name", message: "Must not be empty" }];
+  backends.failures.set(
+    "CreateCategory",
+    serviceError(
+      grpc.status.INVALID_ARGUMENT,
+      "Cannot accept CreateCategory: name: Must not be empty",
+      {
+        [fieldErrorsMetadataKey]: JSON.stringify(fields),
+      },
+    ),
+  );
+  const result = await gql('mutation { submitCreateCategory(input: { name: "" }) { commandId } }');
+  assert.equal(result.data, null);
+  assert.deepEqual(result.errors?.[0]?.extensions, { code: "INVALID_ARGUMENT", fields });
+  assert.equal(
+    result.errors?.[0]?.message,
+    "Cannot accept CreateCategory: name: Must not be empty",
+  );
+});
+
+Deno.test("submitDeleteCategory(id) passes on a refused expected version", async () => {
+  const { backends, gql } = testGateway();
+  const fields = [{ field: "expectedVersion", message: "Must be a positive integer" }];
+  backends.failures.set(
+    "DeleteCategory",
+    serviceError(
+      grpc.status.INVALID_ARGUMENT,
+      "Cannot accept DeleteCategory: expectedVersion: Must be a positive integer",
+      { [fieldErrorsMetadataKey]: JSON.stringify(fields) },
+    ),
+  );
+  const result = await gql(
+    `mutation { submitDeleteCategory(id: "${missing}", expectedVersion: 0) { commandId } }`,
+  );
+  assert.deepEqual(result.errors?.[0]?.extensions, { code: "INVALID_ARGUMENT", fields });
+  assert.deepEqual(backends.callsOf("DeleteCategory")[0]!.request, {
+    id: missing,
+    expectedVersion: 0,
+  });
+});
+
+Deno.test("submitCreateCategory(input) reports an unreachable command service", async () => {
+  const { backends, gql } = testGateway();
+  backends.failures.set(
+    "CreateCategory",
+    serviceError(grpc.status.UNAVAILABLE, "Cannot publish the command: RabbitMQ is not connected"),
+  );
+  const result = await gql(
+    'mutation { submitCreateCategory(input: { name: "Toys" }) { commandId } }',
+  );
+  assert.equal(result.errors?.[0]?.extensions?.code, "SERVICE_UNAVAILABLE");
 });

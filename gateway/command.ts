@@ -11,10 +11,36 @@ export function idempotencyOf(key: string | null | undefined): { idempotencyKey?
   return key ? { idempotencyKey: key } : {};
 }
 
+/**
+ * The expected version of a mutation as a request field, when the client gave
+ * one; the command service judges its value, so that a bad one is refused
+ * like any other bad field.
+ */
+export function expectedVersionOf(
+  version: number | null | undefined,
+): { expectedVersion?: number } {
+  return version == null ? {} : { expectedVersion: version };
+}
+
 /** One command to send: its type and the command service's request for it. */
 export type CatalogCommand = {
   [T in keyof CommandRequests]: { type: T; request: CommandRequests[T] };
 }[keyof CommandRequests];
+
+/**
+ * Sends one command and answers the command service's receipt as soon as the
+ * command is durably queued, without waiting for the worker.
+ *
+ * @throws {GraphQLError} the translated gRPC error: INVALID_ARGUMENT with the
+ *   offending fields, SERVICE_UNAVAILABLE, ...
+ */
+export async function submitCommand(
+  context: GatewayContext,
+  command: CatalogCommand,
+): Promise<CommandReceipt> {
+  const send = context.commands[command.type] as (request: unknown) => Promise<CommandReceipt>;
+  return await send(command.request);
+}
 
 /**
  * Sends one command and waits, up to COMMAND_WAIT_TIMEOUT_MS, until its
@@ -24,16 +50,17 @@ export type CatalogCommand = {
  * @returns the status of the APPLIED command; the loaders are cleared, since
  *   what they hold may be stale now.
  * @throws {GraphQLError} with the rejection's code (CATEGORY_NAME_TAKEN, ...)
- *   and `commandId` if the command was REJECTED; COMMAND_PENDING and
- *   `commandId` if it is not applied in time; the translated gRPC error (with
- *   `commandId` once the command has been accepted) if a service fails.
+ *   and `commandId` if the command was REJECTED, plus `currentVersion` for a
+ *   VERSION_CONFLICT; COMMAND_FAILED and `commandId` if it could not be
+ *   processed; COMMAND_PENDING and `commandId` if it is not handled in time;
+ *   the translated gRPC error (with `commandId` once the command has been
+ *   accepted) if a service fails.
  */
 export async function executeCommand(
   context: GatewayContext,
   command: CatalogCommand,
 ): Promise<CommandStatus> {
-  const send = context.commands[command.type] as (request: unknown) => Promise<CommandReceipt>;
-  const receipt = await send(command.request);
+  const receipt = await submitCommand(context, command);
   const commandId = receipt.commandId;
   const timeoutMs = context.config.commandWaitTimeoutMs;
 
@@ -58,11 +85,22 @@ export async function executeCommand(
     case "APPLIED":
       context.loaders.clearAll();
       return status;
-    case "REJECTED":
+    case "REJECTED": {
+      const extensions: Record<string, unknown> = { code: status.code || "REJECTED", commandId };
+      if (status.currentVersion !== undefined) extensions.currentVersion = status.currentVersion;
       throw new GraphQLError(status.message || `Command ${commandId} was rejected`, {
-        extensions: { code: status.code || "REJECTED", commandId },
+        extensions,
       });
+    }
+    case "FAILED":
+      throw new GraphQLError(
+        `Cannot apply command ${commandId}: it could not be processed: ${
+          status.message || "no reason given"
+        }`,
+        { extensions: { code: "COMMAND_FAILED", commandId, reason: status.message } },
+      );
     default:
+      // ACCEPTED (the worker has not handled it yet) or PENDING (not even seen).
       throw pending(commandId);
   }
 }
@@ -103,6 +141,8 @@ async function command(
     if (error instanceof GraphQLError && error.extensions.code === "NOT_FOUND") return null;
     throw error;
   }
+  // GetCommand answers only what the read side has stored; PENDING would mean it knows nothing.
+  if (status.status === "PENDING") return null;
   return {
     id: status.commandId,
     type: status.type,
@@ -110,12 +150,13 @@ async function command(
     status: status.status,
     code: orNull(status.code),
     message: orNull(status.message),
+    currentVersion: status.currentVersion ?? null,
     acceptedAt: status.acceptedAt,
     handledAt: orNull(status.handledAt),
   };
 }
 
-/** The `command(id)` query, which follows a command after COMMAND_PENDING. */
+/** The `command(id)` query, which follows a command after a submit mutation or COMMAND_PENDING. */
 export const commandResolvers = {
   Query: { command },
 };

@@ -1,5 +1,12 @@
 import type { CommandStatus, Product, UpdateProductRequest } from "@catalog/proto";
-import { executeCommand, idempotencyOf, vanished } from "./command.ts";
+import {
+  type CatalogCommand,
+  executeCommand,
+  expectedVersionOf,
+  idempotencyOf,
+  submitCommand,
+  vanished,
+} from "./command.ts";
 import type { GatewayContext } from "./context.ts";
 import { decimalOf, floatOf, pageOf, priceRangeOf, uuidOf } from "./validation.ts";
 
@@ -89,12 +96,21 @@ async function readProduct(context: GatewayContext, status: CommandStatus): Prom
   return product;
 }
 
-async function createProduct(
-  _: unknown,
-  args: Mutation<{ input: { name: string; price: number; categoryId: string } }>,
-  context: GatewayContext,
-): Promise<Product> {
-  const status = await executeCommand(context, {
+type CreateProductArgs = Mutation<{ input: { name: string; price: number; categoryId: string } }>;
+
+interface UpdateProductInput {
+  id: string;
+  name?: string | null;
+  price?: number | null;
+  categoryId?: string | null;
+  expectedVersion?: number | null;
+}
+type UpdateProductArgs = Mutation<{ input: UpdateProductInput }>;
+type DeleteProductArgs = Mutation<{ id: string; expectedVersion?: number | null }>;
+
+/** The commands of the product mutations, shared by the waiting and the submit ones. */
+function createProductCommand(args: CreateProductArgs): CatalogCommand {
+  return {
     type: "CreateProduct",
     request: {
       name: args.input.name,
@@ -102,45 +118,71 @@ async function createProduct(
       categoryId: args.input.categoryId,
       ...idempotencyOf(args.idempotencyKey),
     },
-  });
-  return await readProduct(context, status);
+  };
 }
 
-interface UpdateProductInput {
-  id: string;
-  name?: string | null;
-  price?: number | null;
-  categoryId?: string | null;
+function updateProductCommand(args: UpdateProductArgs): CatalogCommand {
+  const { input } = args;
+  // Null and absent both mean "leave as is": no field of a product can be cleared.
+  const request: UpdateProductRequest = {
+    id: input.id,
+    ...expectedVersionOf(input.expectedVersion),
+    ...idempotencyOf(args.idempotencyKey),
+  };
+  if (input.name != null) request.name = input.name;
+  if (input.price != null) request.price = decimalOf(input.price);
+  if (input.categoryId != null) request.categoryId = input.categoryId;
+  return { type: "UpdateProduct", request };
+}
+
+function deleteProductCommand(args: DeleteProductArgs): CatalogCommand {
+  return {
+    type: "DeleteProduct",
+    request: {
+      id: args.id,
+      ...expectedVersionOf(args.expectedVersion),
+      ...idempotencyOf(args.idempotencyKey),
+    },
+  };
+}
+
+async function createProduct(
+  _: unknown,
+  args: CreateProductArgs,
+  context: GatewayContext,
+): Promise<Product> {
+  const status = await executeCommand(context, createProductCommand(args));
+  return await readProduct(context, status);
 }
 
 async function updateProduct(
   _: unknown,
-  args: Mutation<{ input: UpdateProductInput }>,
+  args: UpdateProductArgs,
   context: GatewayContext,
 ): Promise<Product> {
-  const { input } = args;
-  // Null and absent both mean "leave as is": no field of a product can be cleared.
-  const request: UpdateProductRequest = { id: input.id, ...idempotencyOf(args.idempotencyKey) };
-  if (input.name != null) request.name = input.name;
-  if (input.price != null) request.price = decimalOf(input.price);
-  if (input.categoryId != null) request.categoryId = input.categoryId;
-  const status = await executeCommand(context, { type: "UpdateProduct", request });
+  const status = await executeCommand(context, updateProductCommand(args));
   return await readProduct(context, status);
 }
 
 async function deleteProduct(
   _: unknown,
-  args: Mutation<{ id: string }>,
+  args: DeleteProductArgs,
   context: GatewayContext,
 ): Promise<boolean> {
-  await executeCommand(context, {
-    type: "DeleteProduct",
-    request: {
-      id: args.id,
-      ...idempotencyOf(args.idempotencyKey),
-    },
-  });
+  await executeCommand(context, deleteProductCommand(args));
   return true;
+}
+
+function submitCreateProduct(_: unknown, args: CreateProductArgs, context: GatewayContext) {
+  return submitCommand(context, createProductCommand(args));
+}
+
+function submitUpdateProduct(_: unknown, args: UpdateProductArgs, context: GatewayContext) {
+  return submitCommand(context, updateProductCommand(args));
+}
+
+function submitDeleteProduct(_: unknown, args: DeleteProductArgs, context: GatewayContext) {
+  return submitCommand(context, deleteProductCommand(args));
 }
 
 /** Product queries, mutations and the Product type's fields. */
@@ -156,6 +198,13 @@ export const productResolvers = {
     productStatistics,
     productExists,
   },
-  Mutation: { createProduct, updateProduct, deleteProduct },
+  Mutation: {
+    createProduct,
+    updateProduct,
+    deleteProduct,
+    submitCreateProduct,
+    submitUpdateProduct,
+    submitDeleteProduct,
+  },
   Product: { price, category },
 };

@@ -197,7 +197,7 @@ Deno.test("createProduct(input) sends the price as the decimal string typed", as
 
 Deno.test("createProduct(input) never does arithmetic on a price", async () => {
   const { backends, gql, toys } = catalog();
-  backends.outcome = { status: "PENDING" };
+  backends.outcome = { status: "ACCEPTED" };
   for (const price of [0.1, 1.005, 999999.99, 1e-7, 4.35]) {
     await gql("mutation ($input: CreateProductInput!) { createProduct(input: $input) { id } }", {
       input: { name: "X", price, categoryId: toys.id },
@@ -296,11 +296,141 @@ Deno.test("deleteProduct(id) answers true once applied; COMMAND_PENDING while no
   assert.deepEqual(data, { deleteProduct: true });
   assert.equal(backends.products.has(kite.id), false);
 
-  backends.outcome = { status: "PENDING" };
+  backends.outcome = { status: "ACCEPTED" };
   const pending = await gql("mutation ($id: ID!) { deleteProduct(id: $id) }", {
     id: novel.id,
   });
   assert.equal(pending.data, null);
   assert.equal(pending.errors?.[0]?.extensions?.code, "COMMAND_PENDING");
   assert.equal(backends.products.has(novel.id), true);
+});
+
+const RECEIPT = "commandId type aggregateId status acceptedAt";
+
+Deno.test("updateProduct(input) sends the expected version and applies at it", async () => {
+  const { backends, gqlData, kite } = catalog();
+  const data = await gqlData(
+    `mutation ($id: ID!) {
+      updateProduct(input: { id: $id, price: 21, expectedVersion: 1 }) { price version }
+    }`,
+    { id: kite.id },
+  );
+  assert.deepEqual(data, { updateProduct: { price: 21, version: 2 } });
+  assert.deepEqual(lastRequest(backends, "UpdateProduct"), {
+    id: kite.id,
+    price: "21",
+    expectedVersion: 1,
+  });
+});
+
+Deno.test("updateProduct(input) fails with VERSION_CONFLICT, the current version and the command id", async () => {
+  const { backends, gql, kite } = catalog();
+  kite.version = 5;
+  const result = await gql(
+    `mutation ($id: ID!) { updateProduct(input: { id: $id, name: "Box kite", expectedVersion: 3 }) { id } }`,
+    { id: kite.id },
+  );
+  const [commandId] = [...backends.statuses.keys()];
+  assert.equal(result.data, null);
+  assert.deepEqual(result.errors?.[0]?.extensions, {
+    code: "VERSION_CONFLICT",
+    commandId,
+    currentVersion: 5,
+  });
+  assert.equal(kite.name, "Kite");
+});
+
+Deno.test("deleteProduct(id, expectedVersion) deletes at that version and refuses another", async () => {
+  const { backends, gql, gqlData, kite } = catalog();
+  const stale = await gql("mutation ($id: ID!) { deleteProduct(id: $id, expectedVersion: 2) }", {
+    id: kite.id,
+  });
+  assert.equal(stale.errors?.[0]?.extensions?.code, "VERSION_CONFLICT");
+  assert.equal(stale.errors?.[0]?.extensions?.currentVersion, 1);
+  assert.equal(backends.products.has(kite.id), true);
+  const data = await gqlData("mutation ($id: ID!) { deleteProduct(id: $id, expectedVersion: 1) }", {
+    id: kite.id,
+  });
+  assert.deepEqual(data, { deleteProduct: true });
+  assert.equal(backends.products.has(kite.id), false);
+  assert.deepEqual(lastRequest(backends, "DeleteProduct"), { id: kite.id, expectedVersion: 1 });
+});
+
+Deno.test("submitCreateProduct(input) answers the receipt at once, without waiting", async () => {
+  const { backends, gqlData, toys } = catalog();
+  backends.outcome = { status: "ACCEPTED" };
+  const data = await gqlData<{ submitCreateProduct: Record<string, unknown> }>(
+    `mutation ($c: ID!) {
+      submitCreateProduct(input: { name: "Top", price: 19.99, categoryId: $c }, idempotencyKey: "p-1") {
+        ${RECEIPT}
+      }
+    }`,
+    { c: toys.id },
+  );
+  const [status] = [...backends.statuses.values()];
+  assert.deepEqual(data.submitCreateProduct, {
+    commandId: status!.commandId,
+    type: "CreateProduct",
+    aggregateId: status!.aggregateId,
+    status: "ACCEPTED",
+    acceptedAt: "2026-01-02T03:04:05.000Z",
+  });
+  assert.deepEqual(lastRequest(backends, "CreateProduct"), {
+    name: "Top",
+    price: "19.99",
+    categoryId: toys.id,
+    idempotencyKey: "p-1",
+  });
+  assert.equal(backends.callsOf("WaitForCommand").length, 0);
+});
+
+Deno.test("submitUpdateProduct(input) and submitDeleteProduct(id) send what the waiting ones do", async () => {
+  const { backends, gqlData, kite } = catalog();
+  backends.outcome = { status: "ACCEPTED" };
+  const data = await gqlData<Record<string, Record<string, unknown>>>(
+    `mutation ($id: ID!) {
+      update: submitUpdateProduct(input: { id: $id, price: 4.5, name: null, expectedVersion: 1 }) {
+        type aggregateId status
+      }
+      delete: submitDeleteProduct(id: $id, expectedVersion: 2, idempotencyKey: "d-1") {
+        type aggregateId status
+      }
+    }`,
+    { id: kite.id },
+  );
+  assert.deepEqual(data, {
+    update: { type: "UpdateProduct", aggregateId: kite.id, status: "ACCEPTED" },
+    delete: { type: "DeleteProduct", aggregateId: kite.id, status: "ACCEPTED" },
+  });
+  assert.deepEqual(lastRequest(backends, "UpdateProduct"), {
+    id: kite.id,
+    price: "4.5",
+    expectedVersion: 1,
+  });
+  assert.deepEqual(lastRequest(backends, "DeleteProduct"), {
+    id: kite.id,
+    expectedVersion: 2,
+    idempotencyKey: "d-1",
+  });
+  assert.equal(backends.callsOf("WaitForCommand").length, 0);
+  assert.equal(backends.products.get(kite.id)?.price, "19.99", "nothing applied yet");
+});
+
+Deno.test("submitCreateProduct(input) passes on every offending field", async () => {
+  const { backends, gql } = catalog();
+  const fields = [
+    { field: "name", message: "Must not be empty" },
+    { field: "price", message: "Must be between 0.01 and 999999.99" },
+  ];
+  backends.failures.set(
+    "CreateProduct",
+    serviceError(grpc.status.INVALID_ARGUMENT, "Cannot accept CreateProduct: ...", {
+      [fieldErrorsMetadataKey]: JSON.stringify(fields),
+    }),
+  );
+  const result = await gql(
+    `mutation { submitCreateProduct(input: { name: "", price: 0, categoryId: "${missing}" }) { commandId } }`,
+  );
+  assert.equal(result.data, null);
+  assert.deepEqual(result.errors?.[0]?.extensions, { code: "INVALID_ARGUMENT", fields });
 });

@@ -51,13 +51,16 @@ export const typeDefs = /* GraphQL */ `
     maxPrice: Float
   }
 
-  enum CommandState {
-    "Accepted and queued; not applied yet."
-    PENDING
+  "Where a command is in its life. ACCEPTED is the only status that is not final."
+  enum CommandStatus {
+    "Durably queued; not handled yet."
+    ACCEPTED
     "Applied, and its effects are readable."
     APPLIED
     "Refused by a domain rule; see code and message."
     REJECTED
+    "Could not be processed and was set aside; message says why. An operator may replay it, after which it can still be APPLIED."
+    FAILED
   }
 
   "A write request, as the command service accepted it and the worker handled it."
@@ -67,14 +70,29 @@ export const typeDefs = /* GraphQL */ `
     type: String!
     "The id of the category or product the command addresses."
     aggregateId: ID!
-    status: CommandState!
-    "Why a REJECTED command was refused: CATEGORY_NAME_TAKEN, NOT_FOUND, CATEGORY_NOT_EMPTY, IDEMPOTENCY_KEY_REUSED, ..."
+    status: CommandStatus!
+    "Why a REJECTED command was refused (CATEGORY_NAME_TAKEN, NOT_FOUND, CATEGORY_NOT_EMPTY, VERSION_CONFLICT, IDEMPOTENCY_KEY_REUSED, ...); DEAD_LETTERED for a FAILED one."
     code: String
     message: String
+    "For VERSION_CONFLICT: the version the entity is at."
+    currentVersion: Int
     "ISO-8601."
     acceptedAt: String!
-    "ISO-8601; null while PENDING."
+    "ISO-8601; null until the command is handled."
     handledAt: String
+  }
+
+  "What a submit mutation answers at once: the command is durably queued. Follow it with command(id)."
+  type CommandReceipt {
+    commandId: ID!
+    "CreateCategory, UpdateCategory, DeleteCategory, CreateProduct, UpdateProduct or DeleteProduct."
+    type: String!
+    "The id of the category or product the command addresses; for a create, the new entity's id."
+    aggregateId: ID!
+    "Always ACCEPTED."
+    status: CommandStatus!
+    "ISO-8601."
+    acceptedAt: String!
   }
 
   type Query {
@@ -105,7 +123,7 @@ export const typeDefs = /* GraphQL */ `
     productStatistics: ProductStatistics!
     productExists(id: ID!): Boolean!
 
-    "A command by the id in a COMMAND_PENDING error; null if unknown."
+    "A command by its id (from a receipt, or a COMMAND_PENDING error); null if unknown."
     command(id: ID!): Command
   }
 
@@ -116,6 +134,8 @@ export const typeDefs = /* GraphQL */ `
   input UpdateCategoryInput {
     id: ID!
     name: String!
+    "Apply only if the category is still at this version; otherwise VERSION_CONFLICT."
+    expectedVersion: Int
   }
 
   input CreateProductInput {
@@ -130,22 +150,37 @@ export const typeDefs = /* GraphQL */ `
     name: String
     price: Float
     categoryId: ID
+    "Apply only if the product is still at this version; otherwise VERSION_CONFLICT."
+    expectedVersion: Int
   }
 
   """
-  Each mutation sends one command and answers once its effects are readable.
-  A refused command fails with the refusal's code (CATEGORY_NAME_TAKEN, NOT_FOUND,
-  CATEGORY_NOT_FOUND, CATEGORY_NOT_EMPTY, ...) and its commandId; one still queued
-  after COMMAND_WAIT_TIMEOUT_MS fails with COMMAND_PENDING and its commandId.
+  Each mutation sends one command. The seed's six answer once its effects are
+  readable. A refused command fails with the refusal's code (CATEGORY_NAME_TAKEN,
+  NOT_FOUND, CATEGORY_NOT_FOUND, CATEGORY_NOT_EMPTY, VERSION_CONFLICT with
+  currentVersion, ...) and its commandId; one that could not be processed fails
+  with COMMAND_FAILED; one still queued after COMMAND_WAIT_TIMEOUT_MS fails with
+  COMMAND_PENDING and its commandId.
+  The submit mutations take the same arguments but answer at once with the
+  command's receipt; follow it with command(id).
+  An expectedVersion makes an update or delete apply only to the version the
+  client has seen (Category.version, Product.version).
   The same idempotencyKey makes a retry safe: it cannot apply the command twice;
   the key reused for a different request fails with IDEMPOTENCY_KEY_REUSED.
   """
   type Mutation {
     createCategory(input: CreateCategoryInput!, idempotencyKey: String): Category!
     updateCategory(input: UpdateCategoryInput!, idempotencyKey: String): Category!
-    deleteCategory(id: ID!, idempotencyKey: String): Boolean!
+    deleteCategory(id: ID!, expectedVersion: Int, idempotencyKey: String): Boolean!
     createProduct(input: CreateProductInput!, idempotencyKey: String): Product!
     updateProduct(input: UpdateProductInput!, idempotencyKey: String): Product!
-    deleteProduct(id: ID!, idempotencyKey: String): Boolean!
+    deleteProduct(id: ID!, expectedVersion: Int, idempotencyKey: String): Boolean!
+
+    submitCreateCategory(input: CreateCategoryInput!, idempotencyKey: String): CommandReceipt!
+    submitUpdateCategory(input: UpdateCategoryInput!, idempotencyKey: String): CommandReceipt!
+    submitDeleteCategory(id: ID!, expectedVersion: Int, idempotencyKey: String): CommandReceipt!
+    submitCreateProduct(input: CreateProductInput!, idempotencyKey: String): CommandReceipt!
+    submitUpdateProduct(input: UpdateProductInput!, idempotencyKey: String): CommandReceipt!
+    submitDeleteProduct(id: ID!, expectedVersion: Int, idempotencyKey: String): CommandReceipt!
   }
 `;

@@ -11,10 +11,14 @@ export interface UpdateCategoryRequest {
   id: string;
   name: string;
   idempotencyKey?: string;
+  /** Apply only if the category is at this version; see command.proto. */
+  expectedVersion?: number;
 }
 export interface DeleteCategoryRequest {
   id: string;
   idempotencyKey?: string;
+  /** Apply only if the category is at this version; see command.proto. */
+  expectedVersion?: number;
 }
 export interface CreateProductRequest {
   name: string;
@@ -28,10 +32,14 @@ export interface UpdateProductRequest {
   price?: string;
   categoryId?: string;
   idempotencyKey?: string;
+  /** Apply only if the product is at this version; see command.proto. */
+  expectedVersion?: number;
 }
 export interface DeleteProductRequest {
   id: string;
   idempotencyKey?: string;
+  /** Apply only if the product is at this version; see command.proto. */
+  expectedVersion?: number;
 }
 
 export interface CommandReceipt {
@@ -114,7 +122,15 @@ export interface ProductStatistics {
   maxPrice: string;
 }
 
-export type CommandState = "PENDING" | "APPLIED" | "REJECTED";
+/**
+ * Where a command is in its life, as query.proto describes it. PENDING is
+ * never stored: WaitForCommand answers it for a command the read side has not
+ * heard of.
+ */
+export type CommandState = "PENDING" | "ACCEPTED" | "APPLIED" | "REJECTED" | "FAILED";
+
+/** The states a command does not leave by itself (an operator may replay a FAILED one). */
+export const finalCommandStates: readonly CommandState[] = ["APPLIED", "REJECTED", "FAILED"];
 
 export interface GetCommandRequest {
   commandId: string;
@@ -131,7 +147,10 @@ export interface CommandStatus {
   code: string;
   message: string;
   acceptedAt: string;
+  /** Empty until the command is handled. */
   handledAt: string;
+  /** For a VERSION_CONFLICT rejection: the version the entity is at. */
+  currentVersion?: number;
 }
 
 export interface QueryRequests {

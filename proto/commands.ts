@@ -36,9 +36,23 @@ export const price = z.string().trim().transform((text, ctx) => {
   return formatCents(cents);
 });
 
+/**
+ * The version a change expects its entity to be at (optimistic concurrency).
+ * Versions start at 1, so anything else could never match.
+ */
+export const expectedVersion = z.int({ error: "Must be a positive integer" })
+  .min(1, { error: "Must be a positive integer" });
+
 export const CreateCategory = z.strictObject({ name: categoryName });
-export const UpdateCategory = z.strictObject({ id: entityId, name: categoryName });
-export const DeleteCategory = z.strictObject({ id: entityId });
+export const UpdateCategory = z.strictObject({
+  id: entityId,
+  name: categoryName,
+  expectedVersion: expectedVersion.optional(),
+});
+export const DeleteCategory = z.strictObject({
+  id: entityId,
+  expectedVersion: expectedVersion.optional(),
+});
 export const CreateProduct = z.strictObject({
   name: productName,
   price,
@@ -49,8 +63,12 @@ export const UpdateProduct = z.strictObject({
   name: productName.optional(),
   price: price.optional(),
   categoryId: entityId.optional(),
+  expectedVersion: expectedVersion.optional(),
 });
-export const DeleteProduct = z.strictObject({ id: entityId });
+export const DeleteProduct = z.strictObject({
+  id: entityId,
+  expectedVersion: expectedVersion.optional(),
+});
 
 export const commandPayloads = {
   CreateCategory,

@@ -1,5 +1,5 @@
 import type postgres from "postgres";
-import { commandOutcomeChannel, type CommandStatus } from "@catalog/proto";
+import { commandOutcomeChannel, type CommandStatus, finalCommandStates } from "@catalog/proto";
 
 /** What a CommandWaiter needs. */
 export interface CommandWaiterOptions {
@@ -22,8 +22,10 @@ interface Listener {
 /**
  * Lets any number of callers wait for commands' outcomes over one LISTEN
  * connection. The projector notifies the channel with a command's id in the
- * transaction that makes its outcome readable; every waiter for that id then
- * reads the status again.
+ * transaction that makes its outcome readable (and the worker does when it
+ * dead-letters one); every waiter for that id then reads the status again.
+ * A wait ends only on a final status: a command the read side merely knows
+ * as ACCEPTED is still on its way, however it was woken.
  */
 export class CommandWaiter {
   readonly #connect: () => postgres.Sql;
@@ -115,10 +117,10 @@ export class CommandWaiter {
   }
 
   /**
-   * Resolves with the command's status as soon as it is no longer pending, or
-   * after timeoutMs with the status it has then (undefined if the read side
-   * has never heard of it). Ends early, the same way, when signal aborts or
-   * the waiter closes.
+   * Resolves with the command's status as soon as it is final (APPLIED,
+   * REJECTED or FAILED), or after timeoutMs with the status it has then
+   * (ACCEPTED, or undefined if the read side has never heard of it). Ends
+   * early, the same way, when signal aborts or the waiter closes.
    */
   async wait(
     commandId: string,
@@ -144,7 +146,7 @@ export class CommandWaiter {
       while (true) {
         const current = notified;
         const status = await this.#lookup(id);
-        if (status && status.status !== "PENDING") return status;
+        if (status && finalCommandStates.includes(status.status)) return status;
         if (this.#closed || signal?.aborted) return status;
         const woken = await Promise.race([
           current.promise.then(() => true),

@@ -28,7 +28,8 @@ async function applyCommand(sql: postgres.Sql, commandId: string, notify = true)
   await sql.begin(async (tx) => {
     await tx`
       insert into command_view (command_id, type, aggregate_id, status, accepted_at, handled_at)
-      values (${commandId}, 'CreateCategory', ${crypto.randomUUID()}, 'APPLIED', now(), now())`;
+      values (${commandId}, 'CreateCategory', ${crypto.randomUUID()}, 'APPLIED', now(), now())
+      on conflict (command_id) do update set status = 'APPLIED', handled_at = now()`;
     if (notify) await tx`select pg_notify(${commandOutcomeChannel}, ${commandId})`;
   });
 }
@@ -61,6 +62,98 @@ Deno.test("CommandWaiter wakes a waiter when the outcome is notified after its f
       assert.equal(spy.calls, 2);
       assert.ok(Date.now() - started < 5000);
       assert.equal(waiter.waiting, 0);
+    } finally {
+      await waiter.close();
+    }
+  });
+});
+
+async function recordStatus(
+  sql: postgres.Sql,
+  commandId: string,
+  status: "ACCEPTED" | "FAILED",
+): Promise<void> {
+  await sql.begin(async (tx) => {
+    await tx`
+      insert into command_view (
+        command_id, type, aggregate_id, status, code, message, accepted_at, handled_at
+      ) values (
+        ${commandId}, 'CreateCategory', ${crypto.randomUUID()}, ${status},
+        ${status === "FAILED" ? "DEAD_LETTERED" : ""},
+        ${status === "FAILED" ? "Cannot read command: body is not JSON" : ""}, now(),
+        ${status === "FAILED" ? new Date() : null}
+      )
+      on conflict (command_id) do update set
+        status = excluded.status, code = excluded.code, message = excluded.message,
+        handled_at = excluded.handled_at`;
+    await tx`select pg_notify(${commandOutcomeChannel}, ${commandId})`;
+  });
+}
+
+Deno.test("CommandWaiter keeps waiting while the command is only ACCEPTED", async () => {
+  await withReadDatabase(async ({ url, sql }) => {
+    const spy = spyLookup(sql);
+    const waiter = new CommandWaiter({
+      connect: () => postgres(url, { max: 1, onnotice: () => {} }),
+      lookup: spy.lookup,
+    });
+    try {
+      const commandId = crypto.randomUUID();
+      let read = spy.next();
+      const waiting = waiter.wait(commandId, 20_000);
+      await read;
+      read = spy.next();
+      await recordStatus(sql, commandId, "ACCEPTED");
+      await read;
+      assert.equal(spy.calls, 2, "woken, it read the ACCEPTED row");
+      assert.equal(waiter.waiting, 1, "and waits on");
+      await applyCommand(sql, commandId);
+      assert.equal((await waiting)?.status, "APPLIED");
+    } finally {
+      await waiter.close();
+    }
+  });
+});
+
+Deno.test("CommandWaiter ends a wait when the command FAILED", async () => {
+  await withReadDatabase(async ({ url, sql }) => {
+    const spy = spyLookup(sql);
+    const waiter = new CommandWaiter({
+      connect: () => postgres(url, { max: 1, onnotice: () => {} }),
+      lookup: spy.lookup,
+    });
+    try {
+      const commandId = crypto.randomUUID();
+      await recordStatus(sql, commandId, "ACCEPTED");
+      const read = spy.next();
+      const waiting = waiter.wait(commandId, 20_000);
+      await read;
+      await recordStatus(sql, commandId, "FAILED");
+      const status = await waiting;
+      assert.equal(status?.status, "FAILED");
+      assert.equal(status?.code, "DEAD_LETTERED");
+      assert.notEqual(status?.handledAt, "");
+    } finally {
+      await waiter.close();
+    }
+  });
+});
+
+Deno.test("CommandWaiter answers an ACCEPTED command as it stands when the time is up", async () => {
+  await withReadDatabase(async ({ url, sql }) => {
+    const waiter = new CommandWaiter({
+      connect: () => postgres(url, { max: 1, onnotice: () => {} }),
+      lookup: (id) => findCommandStatus(sql, id),
+    });
+    try {
+      const commandId = crypto.randomUUID();
+      await recordStatus(sql, commandId, "ACCEPTED");
+      const started = Date.now();
+      const status = await waiter.wait(commandId, 300);
+      assert.ok(Date.now() - started >= 290);
+      assert.equal(status?.status, "ACCEPTED");
+      assert.equal(status?.handledAt, "");
+      assert.equal(status?.currentVersion, undefined);
     } finally {
       await waiter.close();
     }

@@ -92,20 +92,38 @@ async function seed(sql: postgres.Sql): Promise<void> {
   }
 }
 
+/**
+ * Writes a command's row as the worker would (an ACCEPTED one not handled
+ * yet), over any row it has, and notifies waiters unless told not to.
+ */
 async function recordCommand(
   sql: postgres.Sql,
   commandId: string,
-  outcome: { status: string; code?: string; message?: string },
+  outcome: { status: string; code?: string; message?: string; currentVersion?: number },
   notify = true,
 ): Promise<void> {
+  const handledAt = outcome.status === "ACCEPTED" ? null : updated;
   await sql.begin(async (tx) => {
     await tx`
-      insert into command_view
-        (command_id, type, aggregate_id, status, code, message, accepted_at, handled_at)
-      values (${commandId}, 'CreateCategory', ${ids.books}, ${outcome.status},
-        ${outcome.code ?? ""}, ${outcome.message ?? ""}, ${created}, ${updated})`;
+      insert into command_view (
+        command_id, type, aggregate_id, status, code, message, current_version, accepted_at,
+        handled_at
+      ) values (${commandId}, 'CreateCategory', ${ids.books}, ${outcome.status},
+        ${outcome.code ?? ""}, ${outcome.message ?? ""}, ${outcome.currentVersion ?? null},
+        ${created}, ${handledAt})
+      on conflict (command_id) do update set
+        status = excluded.status, code = excluded.code, message = excluded.message,
+        current_version = excluded.current_version, handled_at = excluded.handled_at`;
     if (notify) await tx`select pg_notify(${commandOutcomeChannel}, ${commandId})`;
   });
+}
+
+/**
+ * A message without the virtual oneof fields that proto-loader adds for each
+ * `optional` field present (`_currentVersion: "currentVersion"`).
+ */
+function fieldsOf(message: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(message).filter(([key]) => !key.startsWith("_")));
 }
 
 function invalidFields(error: grpc.ServiceError): unknown {
@@ -352,6 +370,59 @@ Deno.test("startQueryService() answers every read from the read database", async
         });
       });
 
+      await t.step("GetCommand returns a version conflict with the current version", async () => {
+        const conflict = crypto.randomUUID();
+        const message = `Cannot update category "${ids.books}": expected version 1, but it is at ` +
+          "version 2";
+        await recordCommand(db.sql, conflict, {
+          status: "REJECTED",
+          code: "VERSION_CONFLICT",
+          message,
+          currentVersion: 2,
+        }, false);
+        assert.deepEqual(fieldsOf(await client.GetCommand({ commandId: conflict })), {
+          commandId: conflict,
+          type: "CreateCategory",
+          aggregateId: ids.books,
+          status: "REJECTED",
+          code: "VERSION_CONFLICT",
+          message,
+          acceptedAt: created,
+          handledAt: updated,
+          currentVersion: 2,
+        });
+      });
+
+      await t.step("GetCommand returns an ACCEPTED command, not handled yet", async () => {
+        const accepted = crypto.randomUUID();
+        await recordCommand(db.sql, accepted, { status: "ACCEPTED" }, false);
+        assert.deepEqual(await client.GetCommand({ commandId: accepted }), {
+          commandId: accepted,
+          type: "CreateCategory",
+          aggregateId: ids.books,
+          status: "ACCEPTED",
+          code: "",
+          message: "",
+          acceptedAt: created,
+          handledAt: "",
+        });
+      });
+
+      await t.step("GetCommand returns a FAILED command with the reason", async () => {
+        const failed = crypto.randomUUID();
+        await recordCommand(db.sql, failed, {
+          status: "FAILED",
+          code: "DEAD_LETTERED",
+          message: "Cannot read command: body is not JSON",
+        }, false);
+        const status = await client.GetCommand({ commandId: failed });
+        assert.equal(status.status, "FAILED");
+        assert.equal(status.code, "DEAD_LETTERED");
+        assert.equal(status.message, "Cannot read command: body is not JSON");
+        assert.equal(status.handledAt, updated);
+        assert.equal(status.currentVersion, undefined);
+      });
+
       await t.step("GetCommand answers NOT_FOUND for an unknown command", async () => {
         const error = await grpcError(client.GetCommand({ commandId: ids.unknown }));
         assert.equal(error.code, grpc.status.NOT_FOUND);
@@ -399,6 +470,56 @@ Deno.test("startQueryService() answers every read from the read database", async
           select count(*)::int as count from pg_stat_activity
           where datname = ${db.name} and query ilike 'listen%'`;
         assert.equal(row!.count, 1);
+      });
+
+      await t.step("WaitForCommand waits past ACCEPTED until the command is handled", async () => {
+        const commandId = crypto.randomUUID();
+        await recordCommand(db.sql, commandId, { status: "ACCEPTED" }, false);
+        let answered = false;
+        const waiting = client.WaitForCommand({ commandId, timeoutMs: 20_000 }, {
+          timeoutMs: 25_000,
+        }).finally(() => answered = true);
+        // Woken by a notification while the command is still only ACCEPTED.
+        await recordCommand(db.sql, commandId, { status: "ACCEPTED" });
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        assert.equal(answered, false, "an ACCEPTED command does not end the wait");
+        await recordCommand(db.sql, commandId, {
+          status: "REJECTED",
+          code: "VERSION_CONFLICT",
+          message: "Stale",
+          currentVersion: 4,
+        });
+        const status = await waiting;
+        assert.equal(status.status, "REJECTED");
+        assert.equal(status.currentVersion, 4);
+        assert.equal(status.handledAt, updated);
+      });
+
+      await t.step("WaitForCommand resolves when the command FAILED", async () => {
+        const commandId = crypto.randomUUID();
+        const waiting = client.WaitForCommand({ commandId, timeoutMs: 20_000 }, {
+          timeoutMs: 25_000,
+        });
+        await recordCommand(db.sql, commandId, {
+          status: "FAILED",
+          code: "DEAD_LETTERED",
+          message: "Cannot read command: body is not JSON",
+        });
+        const status = await waiting;
+        assert.equal(status.status, "FAILED");
+        assert.equal(status.message, "Cannot read command: body is not JSON");
+      });
+
+      await t.step("WaitForCommand answers the ACCEPTED command when the time is up", async () => {
+        const commandId = crypto.randomUUID();
+        await recordCommand(db.sql, commandId, { status: "ACCEPTED" });
+        const started = Date.now();
+        const status = await client.WaitForCommand({ commandId, timeoutMs: 300 });
+        const elapsed = Date.now() - started;
+        assert.equal(status.status, "ACCEPTED");
+        assert.equal(status.handledAt, "");
+        assert.equal(status.acceptedAt, created);
+        assert.ok(elapsed >= 290 && elapsed < 3000, `answered after ${elapsed} ms`);
       });
 
       await t.step("WaitForCommand answers PENDING when the time is up", async () => {

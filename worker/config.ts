@@ -10,7 +10,8 @@ export { ConfigError } from "@catalog/proto";
  * | `WRITE_DATABASE_URL` | `postgres://postgres@localhost:5432/catalog_write`  | Write database (entities, event and command logs); created if absent |
  * | `READ_DATABASE_URL`  | `postgres://postgres@localhost:5432/catalog_read`   | Read database (views the query service serves); created if absent |
  * | `AMQP_URL`           | `amqp://guest:guest@localhost:5672`                 | RabbitMQ to consume commands from (amqp: or amqps:, vhost in the path) |
- * | `WORKER_PREFETCH`    | `32`                                                | Commands RabbitMQ may hand the worker before it acks them |
+ * | `WORKER_PREFETCH`    | `32`                                                | Commands RabbitMQ may hand the worker per partition before it acks them |
+ * | `WORKER_CONCURRENCY` | `4`                                                 | Partitions whose commands the worker handles at the same time |
  *
  * An empty variable counts as unset.
  */
@@ -19,6 +20,7 @@ export interface WorkerConfig {
   readDatabaseUrl: string;
   amqpUrl: string;
   prefetch: number;
+  concurrency: number;
 }
 
 // The worker creates both databases, so their URLs must name them.
@@ -27,6 +29,7 @@ const variables = {
   READ_DATABASE_URL: postgresUrlVar(sharedDefaults.readDatabaseUrl, { requireDatabase: true }),
   AMQP_URL: amqpUrlVar(),
   WORKER_PREFETCH: integerVar(32, { min: 1, max: 65535 }),
+  WORKER_CONCURRENCY: integerVar(4, { min: 1, max: 64 }),
 };
 
 /**
@@ -41,5 +44,6 @@ export function parseWorkerConfig(env: Record<string, string | undefined>): Work
     readDatabaseUrl: data.READ_DATABASE_URL,
     amqpUrl: data.AMQP_URL,
     prefetch: data.WORKER_PREFETCH,
+    concurrency: data.WORKER_CONCURRENCY,
   };
 }

@@ -7,6 +7,7 @@ Deno.test("parseWorkerConfig() falls back to the developer defaults", () => {
     readDatabaseUrl: "postgres://postgres@localhost:5432/catalog_read",
     amqpUrl: "amqp://guest:guest@localhost:5672",
     prefetch: 32,
+    concurrency: 4,
   });
 });
 
@@ -17,12 +18,14 @@ Deno.test("parseWorkerConfig() reads every variable", () => {
       READ_DATABASE_URL: "postgres://app:pw@db2/r",
       AMQP_URL: "amqps://user:pw@rabbit:5671/catalog",
       WORKER_PREFETCH: "4",
+      WORKER_CONCURRENCY: "8",
     }),
     {
       writeDatabaseUrl: "postgresql://app:pw@db1:5433/w",
       readDatabaseUrl: "postgres://app:pw@db2/r",
       amqpUrl: "amqps://user:pw@rabbit:5671/catalog",
       prefetch: 4,
+      concurrency: 8,
     },
   );
 });

@@ -6,9 +6,11 @@ import {
   headers,
   MalformedCommandError,
   parseCommandEnvelope,
+  partitionQueue,
   redactUrl,
   topology,
 } from "@catalog/proto";
+import type { AcceptedCommand } from "./command_status.ts";
 import { backoffDelay, isTransient, messageOf, sleep } from "./faults.ts";
 import type { Clock, CommandOutcome } from "./handle_command.ts";
 import type { ProjectionReport } from "./project.ts";
@@ -17,12 +19,18 @@ import type { ProjectionReport } from "./project.ts";
 export interface ConsumerOptions {
   /** RabbitMQ to consume from; the vhost is the URL's path. */
   amqpUrl: string;
-  /** How many unacknowledged commands RabbitMQ may hand over at once. */
+  /** How many unacknowledged commands RabbitMQ may hand over per partition. */
   prefetch: number;
+  /** How many partitions' commands are handled at the same time. Default 1. */
+  concurrency?: number;
   /** Applies one command to the write database (handleCommand). */
   handle: (envelope: CommandEnvelope) => Promise<CommandOutcome>;
   /** Brings the read database up to date (project). */
   project: () => Promise<ProjectionReport>;
+  /** Makes commands readable as ACCEPTED (recordAccepted). */
+  recordAccepted: (commands: AcceptedCommand[]) => Promise<void>;
+  /** Makes a dead-lettered command readable as FAILED (recordFailed). */
+  recordFailed: (envelope: CommandEnvelope, reason: string) => Promise<void>;
   /** Stamps x-dead-lettered-at. Default: the system clock. */
   clock?: Clock;
   /** Receives one line per outcome and per connection change. Default: console.log. */
@@ -31,17 +39,29 @@ export interface ConsumerOptions {
   signal?: AbortSignal;
 }
 
-/** A consumer of the commands queue. */
+/**
+ * A consumer of the commands' partition queues and of the accepted copies.
+ * Which partitions it consumes is decided outside (partition leases).
+ */
 export interface Consumer {
+  /** Starts consuming a partition queue, now or once RabbitMQ answers. */
+  consume(partition: number): void;
   /**
-   * Stops taking commands, lets the one in hand finish for up to graceMs
-   * (default 10000), then closes the channel and the connection. Commands
-   * not acknowledged by then go back to the queue. Each call to RabbitMQ
-   * gets 2 s to answer, so stopping ends even while RabbitMQ does not.
+   * Stops consuming a partition: lets the command in hand finish (for up to
+   * graceMs, default 10000), then closes the partition's channel, which hands
+   * every command not yet acknowledged back to RabbitMQ, in order.
+   */
+  release(partition: number, graceMs?: number): Promise<void>;
+  /**
+   * Releases every partition, records the accepted copies in hand, then
+   * closes the connection. Each call to RabbitMQ gets 2 s to answer, so
+   * stopping ends even while RabbitMQ does not.
    */
   stop(graceMs?: number): Promise<void>;
+  /** Partitions with an open consumer now. */
+  readonly consuming: ReadonlySet<number>;
   /**
-   * While stop() runs, what it is waiting for ("the command in hand", …), so
+   * While stop() runs, what it is waiting for ("the commands in hand", …), so
    * a caller that stops waiting can say what it gave up on.
    */
   readonly waitingFor: string | undefined;
@@ -59,11 +79,33 @@ const BROKER_CALL_MS = 2000;
 /** The connection name RabbitMQ's management UI shows. */
 const CONNECTION_NAME = "catalog-worker";
 
-interface Session {
-  connection: amqp.ChannelModel;
+/** Accepted copies recorded in one statement at most, and held unacknowledged at most. */
+const ACCEPTED_BATCH = 500;
+/** How long an accepted copy may wait for others to share its statement. */
+const ACCEPTED_LINGER_MS = 5;
+
+/** One partition queue being consumed on its own channel. */
+interface Partition {
+  partition: number;
   channel: amqp.ConfirmChannel;
   consumerTag: string;
-  /** Resolves, with why, once the connection or the channel has gone. */
+  /** Every message of the partition, handled one after the other in arrival order. */
+  chain: Promise<void>;
+  /** Set when the partition is being released: start no new message. */
+  draining: boolean;
+  /** Aborted once the grace period of a release is over: give up the retries in hand. */
+  leaving: AbortController;
+}
+
+interface Session {
+  connection: amqp.ChannelModel;
+  /** Declares the topology, publishes dead letters, consumes the accepted copies. */
+  channel: amqp.ConfirmChannel;
+  acceptedTag: string;
+  /** Aborted when the session closes: its retries are pointless. */
+  gone: AbortController;
+  partitions: Map<number, Partition>;
+  /** Resolves, with why, once the connection or a channel has gone. */
   closed: Promise<string>;
   isClosed: boolean;
   /** Marks the session closed, with why, and resolves `closed`. */
@@ -73,7 +115,7 @@ interface Session {
 type Attempt<T> =
   | { kind: "ok"; value: T }
   | { kind: "failed"; error: unknown }
-  /** Given up because the worker is stopping; the message stays unacknowledged. */
+  /** Given up because the partition or the worker is stopping; the message stays unacknowledged. */
   | { kind: "abandoned" };
 
 function short(id: string): string {
@@ -98,7 +140,7 @@ function describe(envelope: CommandEnvelope, outcome: CommandOutcome): string {
  * never can be: the body breaks the contract, or the message's id or the
  * payload's id disagree with the envelope.
  */
-function readCommand(message: amqp.ConsumeMessage): CommandEnvelope {
+function readCommand(message: amqp.Message): CommandEnvelope {
   const envelope = parseCommandEnvelope(message.content);
   const messageId = message.properties.messageId;
   if (messageId !== undefined && messageId !== envelope.commandId) {
@@ -124,39 +166,64 @@ function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
   );
 }
 
+/** Lets at most `limit` tasks run at once; the others wait in arrival order. */
+function limiter(limit: number) {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async function run<T>(task: () => Promise<T>): Promise<T> {
+    if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    else running++;
+    try {
+      return await task();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
+}
+
 /**
- * Connects to RabbitMQ as `catalog-worker`, declares the topology and consumes
- * the commands queue with manual acknowledgements, one message at a time in
- * arrival order. Each command is handled, projected, then acknowledged.
- * Unreadable commands, and commands that keep failing for reasons other than a
- * passing fault, are dead-lettered with the reason. Passing faults are
- * retried in place, forever, with backoff. A lost connection is re-established
- * with backoff; unacknowledged messages come back and are recognised as
- * duplicates. Resolves once consuming has started.
+ * Connects to RabbitMQ as `catalog-worker`, declares the topology, records
+ * the accepted copies of commands, and consumes the partition queues it is
+ * told to with manual acknowledgements. Within a partition, commands are
+ * handled one at a time in arrival order; up to `concurrency` partitions are
+ * handled at once. Each command is handled, projected, then acknowledged.
+ * Unreadable commands, and commands that keep failing for reasons other than
+ * a passing fault, are dead-lettered with the reason. Passing faults are
+ * retried in place, forever, with backoff, so they never count a delivery.
+ * A lost connection is re-established with backoff, and every partition
+ * consumed before is consumed again; unacknowledged messages come back and
+ * are recognised as duplicates. Resolves once connected.
  */
 export async function startConsumer(options: ConsumerOptions): Promise<Consumer> {
   const log = options.log ?? ((line: string) => console.log(line));
   const clock = options.clock ?? (() => new Date());
+  const runLimited = limiter(Math.max(1, options.concurrency ?? 1));
   /** Aborted when stopping begins: no new connections, no new messages. */
   const stopping = new AbortController();
-  /** Aborted when the grace period is over: retries of the message in hand give up. */
-  const giveUp = new AbortController();
-  /** Every message, handled one after the other in arrival order. */
-  let chain: Promise<void> = Promise.resolve();
+  /** Partitions this consumer should consume, whether or not connected right now. */
+  const wanted = new Set<number>();
+  /** Partitions with an open consumer in the current session. */
+  const consuming = new Set<number>();
+  /** Accepted copies received and not yet recorded. */
+  let accepted: { message: amqp.Message; command?: AcceptedCommand }[] = [];
+  let acceptedTimer: ReturnType<typeof setTimeout> | undefined;
+  let recording: Promise<void> = Promise.resolve();
 
   async function attempt<T>(
     what: string,
     work: () => Promise<T>,
-    abandon: () => boolean = () => false,
+    abandon: AbortSignal,
   ): Promise<Attempt<T>> {
     let failures = 0;
     let faults = 0;
     while (true) {
-      if (giveUp.signal.aborted || abandon()) return { kind: "abandoned" };
+      if (abandon.aborted) return { kind: "abandoned" };
       try {
         return { kind: "ok", value: await work() };
       } catch (error) {
-        if (giveUp.signal.aborted || abandon()) return { kind: "abandoned" };
+        if (abandon.aborted) return { kind: "abandoned" };
         let delay: number;
         if (isTransient(error)) {
           delay = backoffDelay(faults++);
@@ -171,14 +238,14 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
             }; retry ${failures} of ${MAX_RETRIES} in ${delay} ms`,
           );
         }
-        await sleep(delay, giveUp.signal);
+        await sleep(delay, abandon);
       }
     }
   }
 
-  function ack(session: Session, message: amqp.ConsumeMessage): boolean {
+  function ack(channel: amqp.Channel, message: amqp.Message, allUpTo = false): boolean {
     try {
-      session.channel.ack(message);
+      channel.ack(message, allUpTo);
       return true;
     } catch {
       // The channel is gone; RabbitMQ will deliver the message again.
@@ -202,8 +269,10 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
 
   async function deadLetter(
     session: Session,
+    part: Partition,
     message: amqp.ConsumeMessage,
     reason: string,
+    envelope?: CommandEnvelope,
   ): Promise<void> {
     const original = message.properties;
     const properties: amqp.Options.Publish = {
@@ -233,35 +302,60 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
       `dead-letter ${id}`,
       () =>
         publishConfirmed(session.channel, message.fields.routingKey, message.content, properties),
-      () => session.isClosed,
+      part.leaving.signal,
     );
     if (published.kind === "failed") {
       log(`cannot dead-letter ${id}: ${messageOf(published.error)}; leaving it unacknowledged`);
     }
-    if (published.kind !== "ok" || !ack(session, message)) return;
+    if (published.kind !== "ok") return;
+    if (envelope) {
+      const recorded = await attempt(
+        `record ${id} as failed`,
+        () => options.recordFailed(envelope, reason),
+        part.leaving.signal,
+      );
+      if (recorded.kind === "failed") {
+        log(`cannot record ${id} as failed: ${messageOf(recorded.error)}`);
+      }
+    }
+    if (!ack(part.channel, message)) return;
     log(`dead-lettered ${id}: ${reason}`);
   }
 
-  async function processMessage(session: Session, message: amqp.ConsumeMessage): Promise<void> {
-    if (stopping.signal.aborted || session.isClosed) return;
+  async function processMessage(
+    session: Session,
+    part: Partition,
+    message: amqp.ConsumeMessage,
+  ): Promise<void> {
+    if (part.draining || part.leaving.signal.aborted || session.isClosed) return;
     let envelope: CommandEnvelope;
     try {
       envelope = readCommand(message);
     } catch (error) {
       if (!(error instanceof MalformedCommandError)) throw error;
-      return await deadLetter(session, message, error.message);
+      return await deadLetter(session, part, message, error.message);
     }
     const command = `${envelope.type} ${short(envelope.commandId)}`;
-    const handled = await attempt(`handle ${command}`, () => options.handle(envelope));
+    const handled = await attempt(
+      `handle ${command}`,
+      () => options.handle(envelope),
+      part.leaving.signal,
+    );
     if (handled.kind === "abandoned") return;
     if (handled.kind === "failed") {
       return await deadLetter(
         session,
+        part,
         message,
         `Cannot handle ${envelope.type} ${envelope.commandId}: ${messageOf(handled.error)}`,
+        envelope,
       );
     }
-    const projected = await attempt(`project after ${command}`, options.project);
+    const projected = await attempt(
+      `project after ${command}`,
+      options.project,
+      part.leaving.signal,
+    );
     if (projected.kind === "abandoned") return;
     if (projected.kind === "failed") {
       log(
@@ -270,7 +364,110 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
         }; the next projection will catch up`,
       );
     }
-    if (ack(session, message)) log(describe(envelope, handled.value));
+    if (ack(part.channel, message)) log(describe(envelope, handled.value));
+  }
+
+  function acceptedCommandOf(message: amqp.Message): AcceptedCommand | undefined {
+    try {
+      const envelope = readCommand(message);
+      return {
+        commandId: envelope.commandId,
+        type: envelope.type,
+        aggregateId: envelope.aggregateId,
+        acceptedAt: envelope.issuedAt,
+      };
+    } catch {
+      // Its partition's copy is dead-lettered with the reason; nothing to show.
+      return undefined;
+    }
+  }
+
+  /** Records the accepted copies in hand in one statement, then acknowledges them all. */
+  function flushAccepted(session: Session): Promise<void> {
+    clearTimeout(acceptedTimer);
+    acceptedTimer = undefined;
+    recording = recording.then(async () => {
+      const batch = accepted;
+      accepted = [];
+      const last = batch.at(-1);
+      if (!last) return;
+      const commands = batch.flatMap((entry) => entry.command ? [entry.command] : []);
+      const recorded = await attempt(
+        `record ${commands.length} accepted commands`,
+        () => options.recordAccepted(commands),
+        session.gone.signal,
+      );
+      if (recorded.kind === "ok") ack(session.channel, last.message, true);
+      else if (recorded.kind === "failed") {
+        log(`cannot record accepted commands: ${messageOf(recorded.error)}; leaving them queued`);
+      }
+    });
+    return recording;
+  }
+
+  function onAccepted(session: Session, message: amqp.Message): void {
+    accepted.push({ message, command: acceptedCommandOf(message) });
+    if (accepted.length >= ACCEPTED_BATCH) void flushAccepted(session);
+    else acceptedTimer ??= setTimeout(() => void flushAccepted(session), ACCEPTED_LINGER_MS);
+  }
+
+  async function openPartition(session: Session, partition: number): Promise<void> {
+    if (session.partitions.has(partition) || session.isClosed) return;
+    const channel = await session.connection.createConfirmChannel();
+    const part: Partition = {
+      partition,
+      channel,
+      consumerTag: "",
+      chain: Promise.resolve(),
+      draining: false,
+      leaving: new AbortController(),
+    };
+    session.partitions.set(partition, part);
+    channel.on("error", () => {});
+    channel.on("close", () => {
+      if (!part.leaving.signal.aborted) session.shut(`partition ${partition}'s channel closed`);
+    });
+    await channel.prefetch(options.prefetch);
+    const { consumerTag } = await channel.consume(partitionQueue(partition), (message) => {
+      if (message === null) return session.shut("RabbitMQ cancelled a consumer");
+      part.chain = part.chain
+        .then(() => runLimited(() => processMessage(session, part, message)))
+        .catch((error) => log(`cannot process message: ${messageOf(error)}`));
+    }, { noAck: false });
+    part.consumerTag = consumerTag;
+    consuming.add(partition);
+  }
+
+  async function closePartition(session: Session, part: Partition, graceMs: number) {
+    if (part.draining) return;
+    // Start no new message from here on, but let the one in hand finish.
+    part.draining = true;
+    const cancelling = (async () => {
+      if (session.isClosed || !part.consumerTag) return;
+      const cancel = part.channel.cancel(part.consumerTag);
+      if (!(await within(cancel, BROKER_CALL_MS))) {
+        log(
+          `gave up cancelling partition ${part.partition}: no answer within ${BROKER_CALL_MS} ms`,
+        );
+      }
+    })();
+    if (!(await within(part.chain, graceMs))) {
+      log(
+        `releasing partition ${part.partition} with a command still in hand after ${graceMs} ms; ` +
+          "RabbitMQ will deliver it again",
+      );
+    }
+    part.leaving.abort();
+    await within(part.chain, 1000);
+    await cancelling;
+    consuming.delete(part.partition);
+    session.partitions.delete(part.partition);
+    if (!session.isClosed && !(await within(part.channel.close(), BROKER_CALL_MS))) {
+      log(
+        `gave up closing partition ${part.partition}'s channel: no answer within ${BROKER_CALL_MS} ms`,
+      );
+      session.shut("a channel did not close");
+    }
   }
 
   async function openSession(): Promise<Session> {
@@ -282,20 +479,24 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
     const session: Session = {
       connection,
       channel: undefined as unknown as amqp.ConfirmChannel,
-      consumerTag: "",
+      acceptedTag: "",
+      gone: new AbortController(),
+      partitions: new Map(),
       closed: new Promise((resolve) => markClosed = resolve),
       isClosed: false,
       shut(why) {
         if (session.isClosed) return;
         session.isClosed = true;
+        consuming.clear();
+        for (const part of session.partitions.values()) part.leaving.abort();
+        session.gone.abort();
         markClosed(why);
+        connection.close().catch(() => {});
       },
     };
     let lastError: unknown;
-    const close = (why: string) => {
+    const close = (why: string) =>
       session.shut(lastError ? `${why}: ${messageOf(lastError)}` : why);
-      connection.close().catch(() => {});
-    };
     connection.on("error", (error: Error) => lastError = error);
     connection.on("close", (error?: Error) => {
       if (error) lastError = error;
@@ -307,18 +508,17 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
       channel.on("error", (error: Error) => lastError = error);
       channel.on("close", () => close("channel closed"));
       await declareTopology(channel);
-      await channel.prefetch(options.prefetch);
-      const { consumerTag } = await channel.consume(topology.commandsQueue, (message) => {
-        if (message === null) return close("RabbitMQ cancelled the consumer");
-        chain = chain
-          .then(() => processMessage(session, message))
-          .catch((error) => log(`cannot process message: ${messageOf(error)}`));
+      await moveLegacyQueue(connection, log);
+      await channel.prefetch(ACCEPTED_BATCH);
+      const { consumerTag } = await channel.consume(topology.acceptedQueue, (message) => {
+        if (message === null) return close("RabbitMQ cancelled the accepted-copies consumer");
+        onAccepted(session, message);
       }, { noAck: false });
-      session.consumerTag = consumerTag;
+      session.acceptedTag = consumerTag;
+      for (const partition of wanted) await openPartition(session, partition);
       return session;
     } catch (error) {
       session.shut("setting up failed");
-      await connection.close().catch(() => {});
       throw error;
     }
   }
@@ -341,17 +541,13 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
     }
   }
 
-  /** Closes the channel, then the connection; drops the connection if RabbitMQ does not answer. */
+  /** Closes the connection; drops it if RabbitMQ does not answer. */
   async function closeSession(session: Session): Promise<void> {
-    session.shut("stopped");
-    const closing = session.channel?.close();
-    if (closing && !(await within(closing, BROKER_CALL_MS))) {
-      log(`gave up closing the RabbitMQ channel: no answer within ${BROKER_CALL_MS} ms`);
-      return drop(session.connection);
-    }
-    if (!(await within(session.connection.close(), BROKER_CALL_MS))) {
+    const connection = session.connection;
+    session.isClosed = true;
+    if (!(await within(connection.close(), BROKER_CALL_MS))) {
       log(`gave up closing the RabbitMQ connection: no answer within ${BROKER_CALL_MS} ms`);
-      drop(session.connection);
+      drop(connection);
     }
   }
 
@@ -371,40 +567,59 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
       if (!next) return;
       if (stopping.signal.aborted) return await closeSession(next);
       current = next;
-      log(`reconnected to RabbitMQ; consuming ${topology.commandsQueue} again`);
+      // Partitions taken or given back while reconnecting.
+      for (const partition of wanted) {
+        await openPartition(next, partition).catch((error) =>
+          next.shut(`cannot consume ${partitionQueue(partition)}: ${messageOf(error)}`)
+        );
+      }
+      for (const part of [...next.partitions.values()]) {
+        if (!wanted.has(part.partition)) await closePartition(next, part, 0);
+      }
+      log(
+        `reconnected to RabbitMQ; consuming ${
+          [...wanted].map((partition) => partitionQueue(partition)).join(", ") || "no partition"
+        } again`,
+      );
     }
   })();
 
   let stopped: Promise<void> | undefined;
   let waitingFor: string | undefined;
   return {
+    consuming,
     get waitingFor() {
       return waitingFor;
     },
+    consume(partition) {
+      if (wanted.has(partition) || stopping.signal.aborted) return;
+      wanted.add(partition);
+      const session = current;
+      openPartition(session, partition).catch((error) =>
+        session.shut(`cannot consume ${partitionQueue(partition)}: ${messageOf(error)}`)
+      );
+    },
+    async release(partition, graceMs = 10_000) {
+      wanted.delete(partition);
+      const session = current;
+      const part = session.partitions.get(partition);
+      if (part) await closePartition(session, part, graceMs);
+    },
     stop(graceMs = 10_000) {
       stopped ??= (async () => {
-        stopping.abort();
+        waitingFor = "the commands in hand";
         const session = current;
-        // Cancelling and finishing the command in hand overlap: once stopping,
-        // no new delivery is processed, whether RabbitMQ confirms the cancel or not.
-        const cancelling = (async () => {
-          if (session.isClosed) return;
-          const cancel = session.channel.cancel(session.consumerTag);
-          if (!(await within(cancel, BROKER_CALL_MS))) {
-            log(`gave up cancelling the consumer: no answer within ${BROKER_CALL_MS} ms`);
-          }
-        })();
-        waitingFor = "the command in hand";
-        if (!(await within(chain, graceMs))) {
-          log(
-            `stopping with a command still in hand after ${graceMs} ms; RabbitMQ will redeliver it`,
-          );
+        await Promise.all(
+          [...session.partitions.values()].map((part) => closePartition(session, part, graceMs)),
+        );
+        wanted.clear();
+        stopping.abort();
+        waitingFor = "the accepted commands in hand";
+        if (!session.isClosed) {
+          await within(session.channel.cancel(session.acceptedTag), BROKER_CALL_MS);
+          await within(flushAccepted(session), graceMs);
         }
-        giveUp.abort();
-        await within(chain, 1000);
-        waitingFor = "RabbitMQ to cancel the consumer";
-        await cancelling;
-        waitingFor = "RabbitMQ to close the channel and the connection";
+        waitingFor = "RabbitMQ to close the connection";
         await closeSession(session);
         waitingFor = "the reconnection in progress";
         if (!(await within(supervising, BROKER_CALL_MS))) {
@@ -415,6 +630,57 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
       return stopped;
     },
   };
+}
+
+/**
+ * Moves commands left in the single commands queue of earlier versions into
+ * the partition queues (through the commands exchange, confirmed one by one),
+ * then deletes it. Does nothing where it does not exist.
+ */
+async function moveLegacyQueue(
+  connection: amqp.ChannelModel,
+  log: (line: string) => void,
+): Promise<void> {
+  const queue = topology.legacyCommandsQueue;
+  const probe = await connection.createChannel();
+  probe.on("error", () => {});
+  try {
+    await probe.checkQueue(queue);
+  } catch {
+    return; // RabbitMQ closed the probe channel: there is no such queue.
+  }
+  await probe.close().catch(() => {});
+  const channel = await connection.createConfirmChannel();
+  try {
+    await channel.unbindQueue(queue, topology.commandsExchange, "#");
+    let moved = 0;
+    while (true) {
+      const message = await channel.get(queue, { noAck: false });
+      if (message === false) break;
+      await new Promise<void>((resolve, reject) =>
+        channel.publish(
+          topology.commandsExchange,
+          message.fields.routingKey,
+          message.content,
+          { ...message.properties, persistent: true },
+          (error) => error ? reject(error) : resolve(),
+        )
+      );
+      channel.ack(message);
+      moved++;
+    }
+    // Unbound, it receives nothing more; quorum queues refuse delete's if-empty flag.
+    const { messageCount } = await channel.checkQueue(queue);
+    if (messageCount > 0) {
+      throw new Error(
+        `Cannot move the old queue ${queue}: it still holds ${messageCount} commands`,
+      );
+    }
+    await channel.deleteQueue(queue);
+    log(`moved ${moved} commands from the old queue ${queue} into the partitions, and deleted it`);
+  } finally {
+    await channel.close().catch(() => {});
+  }
 }
 
 /**

@@ -1,14 +1,39 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import amqp from "amqplib";
-import { type CommandEnvelope, encodeCommandMessage, headers, topology } from "@catalog/proto";
+import {
+  type CommandEnvelope,
+  encodeCommandMessage,
+  headers,
+  partitionQueue,
+  topology,
+} from "@catalog/proto";
 import { TcpProxy } from "../dev/tcp_proxy.ts";
 import { commandEnvelope, eventually, withVhost } from "./_testing.ts";
-import { startConsumer } from "./consume.ts";
+import { type Consumer, type ConsumerOptions, startConsumer } from "./consume.ts";
 import type { CommandOutcome } from "./handle_command.ts";
 
 const applied: CommandOutcome = { status: "APPLIED", events: [] };
 const nothingToProject = () => Promise.resolve({ events: 0, commands: 0, heldBack: false });
+const nothingToRecord = () => Promise.resolve();
+
+/** A consumer of every partition, as a lone worker holding every lease runs it. */
+async function consumeAll(
+  options: Omit<ConsumerOptions, "recordAccepted" | "recordFailed"> & Partial<ConsumerOptions>,
+): Promise<Consumer> {
+  const consumer = await startConsumer({
+    recordAccepted: nothingToRecord,
+    recordFailed: nothingToRecord,
+    ...options,
+  });
+  for (let partition = 0; partition < topology.partitions; partition++) {
+    consumer.consume(partition);
+  }
+  await eventually("every partition consumed", () => {
+    return Promise.resolve(consumer.consuming.size === topology.partitions);
+  });
+  return consumer;
+}
 
 async function publish(amqpUrl: string, envelope: CommandEnvelope): Promise<void> {
   const connection = await amqp.connect(amqpUrl);
@@ -27,10 +52,13 @@ async function queued(amqpUrl: string): Promise<{ commands: number; deadLetters:
   const connection = await amqp.connect(amqpUrl);
   try {
     const channel = await connection.createChannel();
-    const commands = await channel.checkQueue(topology.commandsQueue);
+    let commands = 0;
+    for (let partition = 0; partition < topology.partitions; partition++) {
+      commands += (await channel.checkQueue(partitionQueue(partition))).messageCount;
+    }
     const deadLetters = await channel.checkQueue(topology.deadLetterQueue);
     await channel.close();
-    return { commands: commands.messageCount, deadLetters: deadLetters.messageCount };
+    return { commands, deadLetters: deadLetters.messageCount };
   } finally {
     await connection.close();
   }
@@ -40,7 +68,7 @@ Deno.test("startConsumer() retries a passing fault in place, then acknowledges",
   await withVhost(async (amqpUrl) => {
     const lines: string[] = [];
     const seen: { commandId: string }[] = [];
-    const consumer = await startConsumer({
+    const consumer = await consumeAll({
       amqpUrl,
       prefetch: 4,
       handle(envelope) {
@@ -75,7 +103,7 @@ Deno.test("startConsumer() dead-letters a command that keeps failing, with the e
   await withVhost(async (amqpUrl) => {
     const lines: string[] = [];
     let calls = 0;
-    const consumer = await startConsumer({
+    const consumer = await consumeAll({
       amqpUrl,
       prefetch: 4,
       handle() {
@@ -116,7 +144,7 @@ Deno.test("startConsumer() dead-letters a command that keeps failing, with the e
 Deno.test("startConsumer() stops while a passing fault lasts, leaving the command queued", async () => {
   await withVhost(async (amqpUrl) => {
     let calls = 0;
-    const consumer = await startConsumer({
+    const consumer = await consumeAll({
       amqpUrl,
       prefetch: 4,
       handle() {
@@ -165,7 +193,7 @@ Deno.test("startConsumer() stops while RabbitMQ does not answer, leaving the com
     const handling = new Promise<void>((resolve) => started = resolve);
     let finish!: () => void;
     const finished = new Promise<void>((resolve) => finish = resolve);
-    const consumer = await startConsumer({
+    const consumer = await consumeAll({
       amqpUrl: url,
       prefetch: 4,
       async handle() {
@@ -183,13 +211,22 @@ Deno.test("startConsumer() stops while RabbitMQ does not answer, leaving the com
       proxy.stalled = true;
       stopping = consumer.stop(300);
       await eventually("stop() to wait for the command in hand", () => {
-        return Promise.resolve(consumer.waitingFor === "the command in hand");
+        return Promise.resolve(consumer.waitingFor === "the commands in hand");
       });
       assert.ok(await settlesWithin(stopping, 8000), "stop() still waits for RabbitMQ");
       assert.equal(consumer.waitingFor, undefined);
-      assert.ok(lines.includes("gave up cancelling the consumer: no answer within 2000 ms"));
-      assert.ok(lines.includes("gave up closing the RabbitMQ channel: no answer within 2000 ms"));
-      assert.ok(lines.some((line) => line.startsWith("stopping with a command still in hand")));
+      assert.ok(
+        lines.some((line) =>
+          /^gave up cancelling partition \d: no answer within 2000 ms$/.test(line)
+        ),
+        lines.join("\n"),
+      );
+      assert.ok(
+        lines.some((line) =>
+          /^releasing partition \d with a command still in hand after 300 ms/.test(line)
+        ),
+        lines.join("\n"),
+      );
 
       finish();
       await proxy.cut();
@@ -201,6 +238,159 @@ Deno.test("startConsumer() stops while RabbitMQ does not answer, leaving the com
       finish();
       await proxy.cut();
       if (!stopping) await consumer.stop();
+    }
+  });
+});
+
+Deno.test("startConsumer() applies one aggregate's commands in order while it handles partitions at once", async () => {
+  await withVhost(async (amqpUrl) => {
+    const order = new Map<string, string[]>();
+    let active = 0;
+    let mostActive = 0;
+    const consumer = await consumeAll({
+      amqpUrl,
+      prefetch: 16,
+      concurrency: 4,
+      async handle(envelope) {
+        active += 1;
+        mostActive = Math.max(mostActive, active);
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        const names = order.get(envelope.aggregateId) ?? [];
+        names.push((envelope.payload as { name: string }).name);
+        order.set(envelope.aggregateId, names);
+        active -= 1;
+        return applied;
+      },
+      project: nothingToProject,
+      log: () => {},
+    });
+    try {
+      const aggregates = Array.from({ length: 12 }, () => crypto.randomUUID());
+      const connection = await amqp.connect(amqpUrl);
+      const channel = await connection.createConfirmChannel();
+      for (let step = 0; step < 20; step++) {
+        for (const aggregateId of aggregates) {
+          const envelope = commandEnvelope("UpdateCategory", aggregateId, {
+            id: aggregateId,
+            name: `step ${step}`,
+          });
+          const { body, properties } = encodeCommandMessage(envelope, "consume-test");
+          channel.publish(topology.commandsExchange, envelope.type, Buffer.from(body), properties);
+        }
+      }
+      await channel.waitForConfirms();
+      await connection.close();
+      await eventually("every command handled", () => {
+        const handled = [...order.values()].reduce((sum, names) => sum + names.length, 0);
+        return Promise.resolve(handled === 240);
+      });
+      const expected = Array.from({ length: 20 }, (_, step) => `step ${step}`);
+      for (const aggregateId of aggregates) assert.deepEqual(order.get(aggregateId), expected);
+      assert.ok(mostActive > 1, `at most ${mostActive} command(s) were handled at once`);
+      assert.ok(mostActive <= 4, `${mostActive} commands were handled at once, above 4`);
+    } finally {
+      await consumer.stop();
+    }
+  });
+});
+
+Deno.test("startConsumer() records each command's accepted copy once, in batches", async () => {
+  await withVhost(async (amqpUrl) => {
+    const recorded: string[] = [];
+    const consumer = await startConsumer({
+      amqpUrl,
+      prefetch: 4,
+      handle: () => Promise.resolve(applied),
+      project: nothingToProject,
+      recordAccepted(commands) {
+        recorded.push(...commands.map((command) => command.commandId));
+        return Promise.resolve();
+      },
+      recordFailed: nothingToRecord,
+      log: () => {},
+    });
+    try {
+      // No partition is consumed: the accepted copies are recorded all the same.
+      const envelopes = Array.from(
+        { length: 30 },
+        () => commandEnvelope("CreateCategory", crypto.randomUUID(), { name: "Toys" }),
+      );
+      for (const envelope of envelopes) await publish(amqpUrl, envelope);
+      await eventually("every accepted copy recorded", () => {
+        return Promise.resolve(recorded.length === envelopes.length);
+      });
+      assert.deepEqual(
+        new Set(recorded),
+        new Set(envelopes.map((envelope) => envelope.commandId)),
+      );
+      assert.equal((await queued(amqpUrl)).commands, 30);
+    } finally {
+      await consumer.stop();
+    }
+    const connection = await amqp.connect(amqpUrl);
+    const channel = await connection.createChannel();
+    assert.equal((await channel.checkQueue(topology.acceptedQueue)).messageCount, 0);
+    await connection.close();
+  });
+});
+
+Deno.test("startConsumer() moves commands left in the old single queue into the partitions", async () => {
+  await withVhost(async (amqpUrl) => {
+    const envelopes = Array.from(
+      { length: 3 },
+      () => commandEnvelope("CreateCategory", crypto.randomUUID(), { name: "Toys" }),
+    );
+    const connection = await amqp.connect(amqpUrl);
+    try {
+      const channel = await connection.createConfirmChannel();
+      await channel.assertExchange(topology.commandsExchange, "topic", { durable: true });
+      await channel.assertQueue(topology.legacyCommandsQueue, {
+        durable: true,
+        arguments: { "x-queue-type": "quorum" },
+      });
+      await channel.bindQueue(topology.legacyCommandsQueue, topology.commandsExchange, "#");
+      for (const envelope of envelopes) {
+        const { body, properties } = encodeCommandMessage(envelope, "consume-test");
+        channel.publish(topology.commandsExchange, envelope.type, Buffer.from(body), properties);
+      }
+      await channel.waitForConfirms();
+      await channel.close();
+    } finally {
+      await connection.close();
+    }
+
+    const lines: string[] = [];
+    const consumer = await startConsumer({
+      amqpUrl,
+      prefetch: 4,
+      handle: () => Promise.resolve(applied),
+      project: nothingToProject,
+      recordAccepted: nothingToRecord,
+      recordFailed: nothingToRecord,
+      log: (line) => lines.push(line),
+    });
+    try {
+      assert.ok(
+        lines.includes(
+          "moved 3 commands from the old queue catalog.commands into the partitions, and deleted it",
+        ),
+        lines.join("\n"),
+      );
+      assert.equal((await queued(amqpUrl)).commands, 3);
+    } finally {
+      await consumer.stop();
+    }
+    const check = await amqp.connect(amqpUrl);
+    try {
+      const channel = await check.createChannel();
+      channel.on("error", () => {});
+      const gone = await channel.checkQueue(topology.legacyCommandsQueue).then(
+        () => false,
+        () => true,
+      );
+      assert.ok(gone, "the old queue still exists");
+    } finally {
+      await check.close().catch(() => {});
     }
   });
 });

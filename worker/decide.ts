@@ -47,12 +47,15 @@ export type RejectionCode =
   | "NOT_FOUND"
   | "CATEGORY_NAME_TAKEN"
   | "CATEGORY_NOT_FOUND"
-  | "CATEGORY_NOT_EMPTY";
+  | "CATEGORY_NOT_EMPTY"
+  | "VERSION_CONFLICT";
 
 /** Why the domain refused a command. */
 export interface Rejection {
   code: RejectionCode;
   message: string;
+  /** For VERSION_CONFLICT: the version the entity is at, so the client can reread and retry. */
+  currentVersion?: number;
 }
 
 /** The events a command causes, or why it causes none. */
@@ -60,6 +63,28 @@ export type Decision = { events: DomainEvent[] } | { rejection: Rejection };
 
 function reject(code: RejectionCode, message: string): Decision {
   return { rejection: { code, message } };
+}
+
+/**
+ * The refusal of a change that expected its entity at another version than
+ * the one it is at, or undefined when it expected none or the right one.
+ * `action` names the change for the message ("update product").
+ */
+function versionConflict(
+  action: string,
+  id: string,
+  expected: number | undefined,
+  current: number,
+): Decision | undefined {
+  if (expected === undefined || expected === current) return undefined;
+  return {
+    rejection: {
+      code: "VERSION_CONFLICT",
+      message:
+        `Cannot ${action} "${id}": expected version ${expected}, but it is at version ${current}`,
+      currentVersion: current,
+    },
+  };
 }
 
 /** The state's name match counts unless it is the category being renamed (a change of case). */
@@ -72,7 +97,12 @@ function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
 
-/** Applies the catalog's rules to a command, given the state it addresses. Pure. */
+/**
+ * Applies the catalog's rules to a command, given the state it addresses. Pure.
+ * An entity that does not exist is NOT_FOUND whatever version was expected; a
+ * stale expected version is refused before any other rule, since the client
+ * decided on a state that is gone.
+ */
 export function decide(command: Command, state: DecisionState): Decision {
   const id = command.aggregateId;
   switch (command.type) {
@@ -95,6 +125,13 @@ export function decide(command: Command, state: DecisionState): Decision {
       if (!category) {
         return reject("NOT_FOUND", `Cannot update category "${id}": it does not exist`);
       }
+      const conflict = versionConflict(
+        "update category",
+        id,
+        command.payload.expectedVersion,
+        category.version,
+      );
+      if (conflict) return conflict;
       if (nameTaken(command, state)) {
         return reject(
           "CATEGORY_NAME_TAKEN",
@@ -108,6 +145,13 @@ export function decide(command: Command, state: DecisionState): Decision {
       if (!category) {
         return reject("NOT_FOUND", `Cannot delete category "${id}": it does not exist`);
       }
+      const conflict = versionConflict(
+        "delete category",
+        id,
+        command.payload.expectedVersion,
+        category.version,
+      );
+      if (conflict) return conflict;
       const count = state.productCount ?? 0;
       if (count > 0) {
         return reject(
@@ -135,6 +179,13 @@ export function decide(command: Command, state: DecisionState): Decision {
       if (!product) {
         return reject("NOT_FOUND", `Cannot update product "${id}": it does not exist`);
       }
+      const conflict = versionConflict(
+        "update product",
+        id,
+        command.payload.expectedVersion,
+        product.version,
+      );
+      if (conflict) return conflict;
       const { name = product.name, price = product.price, categoryId = product.categoryId } =
         command.payload;
       if (state.productCategory?.id !== categoryId) {
@@ -150,6 +201,13 @@ export function decide(command: Command, state: DecisionState): Decision {
       if (!product) {
         return reject("NOT_FOUND", `Cannot delete product "${id}": it does not exist`);
       }
+      const conflict = versionConflict(
+        "delete product",
+        id,
+        command.payload.expectedVersion,
+        product.version,
+      );
+      if (conflict) return conflict;
       return { events: [{ type: "ProductDeleted", data: { categoryId: product.categoryId } }] };
     }
   }

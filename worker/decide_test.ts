@@ -33,7 +33,8 @@ function given(state: DecisionState) {
         thenEvents(expected: DomainEvent[]) {
           assert.deepEqual(decision, { events: expected });
         },
-        thenRejected(code: RejectionCode, message: string | RegExp) {
+        /** Only a VERSION_CONFLICT carries the current version. */
+        thenRejected(code: RejectionCode, message: string | RegExp, currentVersion?: number) {
           assert.ok(
             "rejection" in decision,
             `expected a rejection, got ${JSON.stringify(decision)}`,
@@ -41,6 +42,7 @@ function given(state: DecisionState) {
           assert.equal(decision.rejection.code, code);
           if (typeof message === "string") assert.equal(decision.rejection.message, message);
           else assert.match(decision.rejection.message, message);
+          assert.equal(decision.rejection.currentVersion, currentVersion);
         },
       };
     },
@@ -200,5 +202,173 @@ Deno.test("decide() deletes a product, naming the category it leaves", () => {
 Deno.test("decide() rejects deleting a product that does not exist", () => {
   given({})
     .when({ type: "DeleteProduct", aggregateId: missingId, payload: { id: missingId } })
+    .thenRejected("NOT_FOUND", `Cannot delete product "${missingId}": it does not exist`);
+});
+
+Deno.test("decide() renames a category at the expected version", () => {
+  given({ category: games })
+    .when({
+      type: "UpdateCategory",
+      aggregateId: gamesId,
+      payload: { id: gamesId, name: "Board games", expectedVersion: 3 },
+    })
+    .thenEvents([{ type: "CategoryUpdated", data: { name: "Board games" } }]);
+});
+
+Deno.test("decide() rejects renaming a category that is not at the expected version", () => {
+  given({ category: games })
+    .when({
+      type: "UpdateCategory",
+      aggregateId: gamesId,
+      payload: { id: gamesId, name: "Board games", expectedVersion: 2 },
+    })
+    .thenRejected(
+      "VERSION_CONFLICT",
+      `Cannot update category "${gamesId}": expected version 2, but it is at version 3`,
+      3,
+    );
+});
+
+Deno.test("decide() reports a version conflict before a taken name", () => {
+  given({ category: toys, categoryWithSameName: games })
+    .when({
+      type: "UpdateCategory",
+      aggregateId: toysId,
+      payload: { id: toysId, name: "Games", expectedVersion: 4 },
+    })
+    .thenRejected(
+      "VERSION_CONFLICT",
+      `Cannot update category "${toysId}": expected version 4, but it is at version 1`,
+      1,
+    );
+});
+
+Deno.test("decide() deletes a category at the expected version", () => {
+  given({ category: toys, productCount: 0 })
+    .when({
+      type: "DeleteCategory",
+      aggregateId: toysId,
+      payload: { id: toysId, expectedVersion: 1 },
+    })
+    .thenEvents([{ type: "CategoryDeleted", data: {} }]);
+});
+
+Deno.test("decide() rejects deleting a category that is not at the expected version", () => {
+  given({ category: games, productCount: 2 })
+    .when({
+      type: "DeleteCategory",
+      aggregateId: gamesId,
+      payload: { id: gamesId, expectedVersion: 5 },
+    })
+    .thenRejected(
+      "VERSION_CONFLICT",
+      `Cannot delete category "${gamesId}": expected version 5, but it is at version 3`,
+      3,
+    );
+});
+
+Deno.test("decide() still refuses a non-empty category at the expected version", () => {
+  given({ category: games, productCount: 1 })
+    .when({
+      type: "DeleteCategory",
+      aggregateId: gamesId,
+      payload: { id: gamesId, expectedVersion: 3 },
+    })
+    .thenRejected("CATEGORY_NOT_EMPTY", 'Cannot delete category "Games": it still has 1 product');
+});
+
+Deno.test("decide() updates a product at the expected version", () => {
+  given({ product: kite, productCategory: toys })
+    .when({
+      type: "UpdateProduct",
+      aggregateId: kiteId,
+      payload: { id: kiteId, name: "Box kite", expectedVersion: 2 },
+    })
+    .thenEvents([
+      { type: "ProductUpdated", data: { name: "Box kite", price: "19.99", categoryId: toysId } },
+    ]);
+});
+
+Deno.test("decide() rejects updating a product that is not at the expected version", () => {
+  given({ product: { ...kite, version: 5 }, productCategory: toys })
+    .when({
+      type: "UpdateProduct",
+      aggregateId: kiteId,
+      payload: { id: kiteId, price: "5.00", expectedVersion: 3 },
+    })
+    .thenRejected(
+      "VERSION_CONFLICT",
+      `Cannot update product "${kiteId}": expected version 3, but it is at version 5`,
+      5,
+    );
+});
+
+Deno.test("decide() reports a version conflict before a missing category", () => {
+  given({ product: kite })
+    .when({
+      type: "UpdateProduct",
+      aggregateId: kiteId,
+      payload: { id: kiteId, categoryId: missingId, expectedVersion: 1 },
+    })
+    .thenRejected(
+      "VERSION_CONFLICT",
+      `Cannot update product "${kiteId}": expected version 1, but it is at version 2`,
+      2,
+    );
+});
+
+Deno.test("decide() deletes a product at the expected version", () => {
+  given({ product: kite })
+    .when({
+      type: "DeleteProduct",
+      aggregateId: kiteId,
+      payload: { id: kiteId, expectedVersion: 2 },
+    })
+    .thenEvents([{ type: "ProductDeleted", data: { categoryId: toysId } }]);
+});
+
+Deno.test("decide() rejects deleting a product that is not at the expected version", () => {
+  given({ product: kite })
+    .when({
+      type: "DeleteProduct",
+      aggregateId: kiteId,
+      payload: { id: kiteId, expectedVersion: 1 },
+    })
+    .thenRejected(
+      "VERSION_CONFLICT",
+      `Cannot delete product "${kiteId}": expected version 1, but it is at version 2`,
+      2,
+    );
+});
+
+Deno.test("decide() answers NOT_FOUND, not a version conflict, for an entity that does not exist", () => {
+  const expectedVersion = 1;
+  given({})
+    .when({
+      type: "UpdateCategory",
+      aggregateId: missingId,
+      payload: { id: missingId, name: "Fun", expectedVersion },
+    })
+    .thenRejected("NOT_FOUND", `Cannot update category "${missingId}": it does not exist`);
+  given({})
+    .when({
+      type: "DeleteCategory",
+      aggregateId: missingId,
+      payload: { id: missingId, expectedVersion },
+    })
+    .thenRejected("NOT_FOUND", `Cannot delete category "${missingId}": it does not exist`);
+  given({})
+    .when({
+      type: "UpdateProduct",
+      aggregateId: missingId,
+      payload: { id: missingId, name: "X", expectedVersion },
+    })
+    .thenRejected("NOT_FOUND", `Cannot update product "${missingId}": it does not exist`);
+  given({})
+    .when({
+      type: "DeleteProduct",
+      aggregateId: missingId,
+      payload: { id: missingId, expectedVersion },
+    })
     .thenRejected("NOT_FOUND", `Cannot delete product "${missingId}": it does not exist`);
 });

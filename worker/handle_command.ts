@@ -26,6 +26,8 @@ export interface HandleCommandOptions {
 export interface CommandRejection {
   code: RejectionCode | "IDEMPOTENCY_KEY_REUSED";
   message: string;
+  /** For VERSION_CONFLICT: the version the entity is at; recorded as current_version. */
+  currentVersion?: number;
 }
 
 /** What handling a command did. */
@@ -83,10 +85,13 @@ export async function handleCommand(
       const rejection = outcome.status === "REJECTED" ? outcome.rejection : undefined;
       const inserted = await tx`
         insert into commands (
-          command_id, type, aggregate_id, status, code, message, envelope, accepted_at, handled_at
+          command_id, type, aggregate_id, status, code, message, current_version, envelope,
+          accepted_at, handled_at
         ) values (
           ${envelope.commandId}, ${envelope.type}, ${envelope.aggregateId}, ${outcome.status},
-          ${rejection?.code ?? ""}, ${rejection?.message ?? ""},
+          ${rejection?.code ?? ""}, ${rejection?.message ?? ""}, ${
+        rejection?.currentVersion ?? null
+      },
           ${tx.json(envelope as unknown as postgres.JSONValue)}, ${envelope.issuedAt}, ${now}
         )
         on conflict (command_id) do nothing

@@ -17,7 +17,8 @@ async function writeSide(write: Sql) {
         p.version, p.created_at, p.updated_at
       from products p join categories c on c.id = p.category_id order by p.id`,
     commands: await write`
-      select command_id, type, aggregate_id, status, code, message, accepted_at, handled_at
+      select command_id, type, aggregate_id, status, code, message, current_version, accepted_at,
+        handled_at
       from commands order by command_id`,
   };
 }
@@ -32,7 +33,8 @@ async function readSide(read: Sql) {
         updated_at
       from product_view order by id`,
     commands: await read`
-      select command_id, type, aggregate_id, status, code, message, accepted_at, handled_at
+      select command_id, type, aggregate_id, status, code, message, current_version, accepted_at,
+        handled_at
       from command_view order by command_id`,
   };
 }
@@ -370,5 +372,78 @@ Deno.test("handleCommand() records an idempotency key also when it rejects the c
     assert.deepEqual({ ...category }, { name: "Toys", version: 1 });
     const [counts] = await write`select count(*)::int as count from idempotency_keys`;
     assert.equal(counts?.count, 1);
+  });
+});
+
+Deno.test("handleCommand() refuses a stale expected version and records the current one", async () => {
+  await withDatabases(async ({ write, read }) => {
+    const clock = steppingClock();
+    const toys = crypto.randomUUID();
+    const kite = crypto.randomUUID();
+    await handleCommand(write, commandEnvelope("CreateCategory", toys, { name: "Toys" }), {
+      clock,
+    });
+    await handleCommand(
+      write,
+      commandEnvelope("CreateProduct", kite, { name: "Kite", price: "9.99", categoryId: toys }),
+      { clock },
+    );
+    const atOne = commandEnvelope("UpdateProduct", kite, {
+      id: kite,
+      price: "12.00",
+      expectedVersion: 1,
+    });
+    assert.equal((await handleCommand(write, atOne, { clock })).status, "APPLIED");
+
+    const stale = commandEnvelope("UpdateProduct", kite, {
+      id: kite,
+      price: "15.00",
+      expectedVersion: 1,
+    });
+    const message = `Cannot update product "${kite}": expected version 1, but it is at version 2`;
+    assert.deepEqual(await handleCommand(write, stale, { clock }), {
+      status: "REJECTED",
+      rejection: { code: "VERSION_CONFLICT", message, currentVersion: 2 },
+    });
+    const staleDelete = commandEnvelope("DeleteCategory", toys, { id: toys, expectedVersion: 2 });
+    const deleteRefused = await handleCommand(write, staleDelete, { clock });
+    assert.equal(deleteRefused.status === "REJECTED" && deleteRefused.rejection.currentVersion, 1);
+    const unconditional = commandEnvelope("UpdateProduct", kite, { id: kite, name: "Box kite" });
+    assert.equal((await handleCommand(write, unconditional, { clock })).status, "APPLIED");
+
+    const [product] = await write`select name, price::text as price, version from products`;
+    assert.deepEqual({ ...product }, { name: "Box kite", price: "12.00", version: 3 });
+    const recorded = async (commandId: string) => {
+      const [row] = await write`
+        select status, code, current_version from commands where command_id = ${commandId}`;
+      return { ...row };
+    };
+    assert.deepEqual(await recorded(atOne.commandId), {
+      status: "APPLIED",
+      code: "",
+      current_version: null,
+    });
+    assert.deepEqual(await recorded(stale.commandId), {
+      status: "REJECTED",
+      code: "VERSION_CONFLICT",
+      current_version: 2,
+    });
+    assert.deepEqual(await recorded(staleDelete.commandId), {
+      status: "REJECTED",
+      code: "VERSION_CONFLICT",
+      current_version: 1,
+    });
+
+    await project({ write, read });
+    const [view] = await read`
+      select status, code, message, current_version from command_view
+      where command_id = ${stale.commandId}`;
+    assert.deepEqual({ ...view }, {
+      status: "REJECTED",
+      code: "VERSION_CONFLICT",
+      message,
+      current_version: 2,
+    });
+    assert.deepEqual(plain(await readSide(read)), plain(await writeSide(write)));
   });
 });

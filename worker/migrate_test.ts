@@ -23,10 +23,10 @@ Deno.test("migrate() creates both databases, and running it again changes nothin
   const lines: string[] = [];
   const first = await migrate({ writeUrl, readUrl, log: (line) => lines.push(line) });
   assert.deepEqual(first, {
-    write: ["001_catalog.sql", "002_idempotency_keys.sql"],
-    read: ["001_views.sql"],
+    write: ["001_catalog.sql", "002_idempotency_keys.sql", "003_current_version.sql"],
+    read: ["001_views.sql", "002_command_lifecycle.sql"],
   });
-  assert.equal(lines.length, 3);
+  assert.equal(lines.length, 5);
   assert.match(lines[0] ?? "", /^migrated catalog_write_t\w+: applied 001_catalog\.sql$/);
 
   const second = await migrate({ writeUrl, readUrl });
@@ -59,7 +59,13 @@ Deno.test("migrate() is safe when two workers start at once", async () => {
     migrate({ writeUrl, readUrl }),
   ]);
   const applied = reports.flatMap((report) => [...report.write, ...report.read]).sort();
-  assert.deepEqual(applied, ["001_catalog.sql", "001_views.sql", "002_idempotency_keys.sql"]);
+  assert.deepEqual(applied, [
+    "001_catalog.sql",
+    "001_views.sql",
+    "002_command_lifecycle.sql",
+    "002_idempotency_keys.sql",
+    "003_current_version.sql",
+  ]);
   const sql = postgres(readUrl, { max: 1, onnotice: () => {} });
   try {
     const [row] = await sql`select count(*)::int as count from projection_checkpoints`;

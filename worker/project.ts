@@ -47,6 +47,8 @@ interface CommandRow extends Mark {
   status: string;
   code: string;
   message: string;
+  /** For VERSION_CONFLICT: the version the entity was at. */
+  currentVersion: number | null;
   acceptedAt: Date;
   handledAt: Date;
 }
@@ -147,7 +149,7 @@ function readBatch(write: postgres.Sql, from: { events: Mark; commands: Mark }, 
     const commands = await tx<Raw<CommandRow>[]>`
       select position::text as position, transaction_id::text as "transactionId",
         command_id as "commandId", type, aggregate_id as "aggregateId", status, code, message,
-        accepted_at as "acceptedAt", handled_at as "handledAt"
+        current_version as "currentVersion", accepted_at as "acceptedAt", handled_at as "handledAt"
       from commands
       where ${past(from.commands)} and ${before(upTo)}
       order by transaction_id, position
@@ -268,14 +270,19 @@ async function applyBatch(read: postgres.Sql, batch: Batch, now: Date) {
         status: row.status,
         code: row.code,
         message: row.message,
+        current_version: row.currentVersion,
         accepted_at: row.acceptedAt,
         handled_at: row.handledAt,
       }));
+      // The write model's outcome is the truth: it replaces whatever row the
+      // command has here, ACCEPTED (seen, not handled yet) or FAILED (dead-
+      // lettered, then replayed), column by column, so nothing stale remains.
       await tx`
         insert into command_view ${tx(rows)}
         on conflict (command_id) do update set
           type = excluded.type, aggregate_id = excluded.aggregate_id, status = excluded.status,
-          code = excluded.code, message = excluded.message, accepted_at = excluded.accepted_at,
+          code = excluded.code, message = excluded.message,
+          current_version = excluded.current_version, accepted_at = excluded.accepted_at,
           handled_at = excluded.handled_at`;
       await tx`
         update projection_checkpoints

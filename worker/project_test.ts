@@ -182,3 +182,62 @@ Deno.test("project() keeps a transaction whole when it outgrows the batch", asyn
     assert.deepEqual(await categoryNames(read), ["A", "B", "C", "D"]);
   });
 });
+
+Deno.test("project() replaces an ACCEPTED or FAILED row of a command with its outcome, every column", async () => {
+  await withDatabases(async ({ write, read }) => {
+    const toys = crypto.randomUUID();
+    await handleCommand(write, commandEnvelope("CreateCategory", toys, { name: "Toys" }));
+    const accepted = commandEnvelope("UpdateCategory", toys, {
+      id: toys,
+      name: "Games",
+      expectedVersion: 3,
+    });
+    const failed = commandEnvelope("UpdateCategory", toys, { id: toys, name: "Kites" });
+    const earlier = new Date("2024-06-01T00:00:00.000Z");
+    // What the worker writes before handling a command, and when it dead-letters one.
+    await read`
+      insert into command_view (
+        command_id, type, aggregate_id, status, code, message, current_version, accepted_at,
+        handled_at
+      ) values
+        (${accepted.commandId}, 'DeleteProduct', ${crypto.randomUUID()}, 'ACCEPTED', '', '',
+          null, ${earlier}, null),
+        (${failed.commandId}, 'UpdateCategory', ${toys}, 'FAILED', 'DEAD_LETTERED',
+          'Cannot handle command: it crashed the worker', 7, ${earlier}, ${earlier})`;
+    await handleCommand(write, accepted, {
+      clock: () => new Date("2025-03-01T00:00:00.000Z"),
+    });
+    await handleCommand(write, failed, { clock: () => new Date("2025-03-02T00:00:00.000Z") });
+    await project({ write, read });
+
+    const rows = await read`
+      select command_id, type, aggregate_id, status, code, message, current_version, accepted_at,
+        handled_at
+      from command_view where command_id in (${accepted.commandId}, ${failed.commandId})
+      order by handled_at`;
+    assert.deepEqual(rows.map((row) => ({ ...row })), [
+      {
+        command_id: accepted.commandId,
+        type: "UpdateCategory",
+        aggregate_id: toys,
+        status: "REJECTED",
+        code: "VERSION_CONFLICT",
+        message: `Cannot update category "${toys}": expected version 3, but it is at version 1`,
+        current_version: 1,
+        accepted_at: new Date(accepted.issuedAt),
+        handled_at: new Date("2025-03-01T00:00:00.000Z"),
+      },
+      {
+        command_id: failed.commandId,
+        type: "UpdateCategory",
+        aggregate_id: toys,
+        status: "APPLIED",
+        code: "",
+        message: "",
+        current_version: null,
+        accepted_at: new Date(failed.issuedAt),
+        handled_at: new Date("2025-03-02T00:00:00.000Z"),
+      },
+    ]);
+  });
+});

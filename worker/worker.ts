@@ -1,9 +1,11 @@
 import postgres from "postgres";
 import { topology } from "@catalog/proto";
 import { startCatchUp } from "./catch_up.ts";
+import { recordAccepted, recordFailed } from "./command_status.ts";
 import type { WorkerConfig } from "./config.ts";
 import { startConsumer } from "./consume.ts";
 import { type Clock, handleCommand } from "./handle_command.ts";
+import { startPartitionLeases } from "./partition_leases.ts";
 import { project } from "./project.ts";
 
 /** Options of startWorker(). */
@@ -14,15 +16,20 @@ export interface StartWorkerOptions {
   log?: (line: string) => void;
   /** Aborting it gives up starting (while RabbitMQ does not answer yet). */
   signal?: AbortSignal;
+  /** How often to count workers and rebalance partitions, in milliseconds. Default 1000. */
+  rebalanceMs?: number;
 }
 
 /** A running worker. */
 export interface Worker {
   /**
-   * Stops consuming, lets the command in hand finish (for up to 10 s), and
-   * closes the RabbitMQ channel and connection and both database pools.
+   * Stops consuming, lets the commands in hand finish (for up to 10 s),
+   * gives its partitions back, and closes the RabbitMQ connection and both
+   * database pools.
    */
   stop(): Promise<void>;
+  /** Partitions this worker consumes now. */
+  readonly partitions: ReadonlySet<number>;
   /**
    * While stop() runs, what it is waiting for ("the command in hand", …), so
    * a caller that stops waiting can say what it gave up on.
@@ -45,11 +52,20 @@ export async function startWorker(
   const log = options.log ?? ((line: string) => console.log(line));
   const clock = options.clock ?? (() => new Date());
   const poolOptions = {
-    max: 4,
+    // One connection per partition handled at once, and one for projecting
+    // and recording statuses.
+    max: config.concurrency + 1,
     onnotice: () => {},
     connection: { application_name: "catalog-worker" },
   };
   const write = postgres(config.writeDatabaseUrl, poolOptions);
+  // The partition leases are locks of one session, so it is never recycled.
+  const leaseSession = postgres(config.writeDatabaseUrl, {
+    ...poolOptions,
+    max: 1,
+    max_lifetime: null,
+    connection: { application_name: "catalog-worker-leases" },
+  });
   const read = postgres(config.readDatabaseUrl, poolOptions);
   const catchUp = startCatchUp(() => project({ write, read }, { clock }), { log });
   async function projectNow() {
@@ -68,27 +84,48 @@ export async function startWorker(
     const consumer = await startConsumer({
       amqpUrl: config.amqpUrl,
       prefetch: config.prefetch,
+      concurrency: config.concurrency,
       handle: (envelope) => handleCommand(write, envelope, { clock }),
       project: projectNow,
+      recordAccepted: (commands) => recordAccepted(read, commands),
+      recordFailed: (envelope, reason) => recordFailed(read, envelope, reason, clock),
       clock,
       log,
       signal: options.signal,
     });
-    log(`Worker ready: consuming ${topology.commandsQueue} (prefetch ${config.prefetch})`);
+    const leases = startPartitionLeases(leaseSession, {
+      partitions: topology.partitions,
+      onAcquire: (partition) => consumer.consume(partition),
+      onRelease: (partition) => consumer.release(partition, STOP_GRACE_MS),
+      intervalMs: options.rebalanceMs,
+      log,
+    });
+    await leases.rebalance();
+    log(
+      `Worker ready: consuming partitions ${[...leases.held].join(", ") || "(none yet)"} of ` +
+        `${topology.partitions} (prefetch ${config.prefetch}, concurrency ${config.concurrency})`,
+    );
     let stopped: Promise<void> | undefined;
     let waitingFor: string | undefined;
     return {
+      partitions: consumer.consuming,
       get waitingFor() {
         return consumer.waitingFor ?? waitingFor;
       },
       stop() {
         stopped ??= (async () => {
+          waitingFor = "the partitions to be given back";
+          await leases.stop();
           waitingFor = "the consumer to stop";
           await consumer.stop(STOP_GRACE_MS);
           waitingFor = "the projection in progress";
           await catchUp.stop();
           waitingFor = "the database pools to close";
-          await Promise.all([write.end({ timeout: 5 }), read.end({ timeout: 5 })]);
+          await Promise.all([
+            write.end({ timeout: 5 }),
+            read.end({ timeout: 5 }),
+            leaseSession.end({ timeout: 5 }),
+          ]);
           waitingFor = undefined;
           log("Worker stopped");
         })();
@@ -97,7 +134,11 @@ export async function startWorker(
     };
   } catch (error) {
     await catchUp.stop();
-    await Promise.all([write.end({ timeout: 5 }), read.end({ timeout: 5 })]);
+    await Promise.all([
+      write.end({ timeout: 5 }),
+      read.end({ timeout: 5 }),
+      leaseSession.end({ timeout: 5 }),
+    ]);
     throw error;
   }
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import amqp from "amqplib";
-import { encodeCommandMessage, headers, topology } from "@catalog/proto";
+import { encodeCommandMessage, headers, partitionQueue, topology } from "@catalog/proto";
 import { managementApi } from "../dev/infra.ts";
 import type { TestVhost } from "../dev/sandbox.ts";
 import { commandEnvelope, eventually, type Sql, withDatabases, withVhost } from "./_testing.ts";
@@ -50,7 +50,13 @@ function withWorker(
   return withDatabases(({ writeUrl, readUrl, read, write }) =>
     withVhost(async (amqpUrl, vhost) => {
       const lines: string[] = [];
-      const config = { writeDatabaseUrl: writeUrl, readDatabaseUrl: readUrl, amqpUrl, prefetch: 8 };
+      const config = {
+        writeDatabaseUrl: writeUrl,
+        readDatabaseUrl: readUrl,
+        amqpUrl,
+        prefetch: 8,
+        concurrency: 2,
+      };
       const log = (line: string) => lines.push(line);
       let worker = await startWorker(config, { log });
       let running = true;
@@ -93,7 +99,7 @@ Deno.test("startWorker() dead-letters a malformed message with its reason and ap
         appId: "worker-test",
         timestamp: 1_735_689_600,
         contentType: "application/json",
-        headers: { [headers.actor]: "tester" },
+        headers: { [headers.actor]: "tester", [headers.aggregateId]: crypto.randomUUID() },
         persistent: true,
       });
       const { body, properties } = encodeCommandMessage(mislabelled, "worker-test");
@@ -204,8 +210,11 @@ Deno.test("startWorker() reconnects after losing RabbitMQ, and applies commands 
     await withPublisher(amqpUrl, async (channel) => {
       publishCommand(channel, queued);
       await channel.waitForConfirms();
-      const queue = await channel.checkQueue(topology.commandsQueue);
-      assert.equal(queue.messageCount, 1);
+      let waiting = 0;
+      for (let partition = 0; partition < topology.partitions; partition++) {
+        waiting += (await channel.checkQueue(partitionQueue(partition))).messageCount;
+      }
+      assert.equal(waiting, 1);
     });
     await start();
     assert.equal(lines.filter((line) => line.includes("Worker ready")).length, 2);
@@ -215,4 +224,53 @@ Deno.test("startWorker() reconnects after losing RabbitMQ, and applies commands 
     const [row] = await read`select code from command_view where command_id = ${queued.commandId}`;
     assert.equal(row?.code, "CATEGORY_NAME_TAKEN");
   });
+});
+
+Deno.test("startWorker() shares the partitions with a second worker and takes them all back when it stops", async () => {
+  await withDatabases(({ writeUrl, readUrl, read }) =>
+    withVhost(async (amqpUrl) => {
+      const config = {
+        writeDatabaseUrl: writeUrl,
+        readDatabaseUrl: readUrl,
+        amqpUrl,
+        prefetch: 8,
+        concurrency: 2,
+      };
+      const log = () => {};
+      const first = await startWorker(config, { log, rebalanceMs: 100 });
+      const second = await startWorker(config, { log, rebalanceMs: 100 });
+      let secondRunning = true;
+      try {
+        await eventually("4 partitions each", () => {
+          return Promise.resolve(first.partitions.size === 4 && second.partitions.size === 4);
+        });
+        const both = [...first.partitions, ...second.partitions].sort();
+        assert.deepEqual(both, [0, 1, 2, 3, 4, 5, 6, 7]);
+
+        const envelopes = Array.from(
+          { length: 40 },
+          (_, index) =>
+            commandEnvelope("CreateCategory", crypto.randomUUID(), { name: `C${index}` }),
+        );
+        await withPublisher(amqpUrl, async (channel) => {
+          for (const envelope of envelopes) publishCommand(channel, envelope);
+          await channel.waitForConfirms();
+        });
+        await eventually("every command applied", async () => {
+          const [row] = await read`
+            select count(*)::int as count from command_view where status = 'APPLIED'`;
+          return row?.count === envelopes.length;
+        });
+
+        await second.stop();
+        secondRunning = false;
+        await eventually("the first worker consuming all 8", () => {
+          return Promise.resolve(first.partitions.size === 8);
+        });
+      } finally {
+        if (secondRunning) await second.stop();
+        await first.stop();
+      }
+    })
+  );
 });
