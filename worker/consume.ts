@@ -544,11 +544,11 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
   /** Closes the connection; drops it if RabbitMQ does not answer. */
   async function closeSession(session: Session): Promise<void> {
     const connection = session.connection;
-    session.isClosed = true;
     if (!(await within(connection.close(), BROKER_CALL_MS))) {
       log(`gave up closing the RabbitMQ connection: no answer within ${BROKER_CALL_MS} ms`);
       drop(connection);
     }
+    session.shut("stopped");
   }
 
   const startSignal = options.signal

@@ -114,18 +114,23 @@ export function startPartitionLeases(
         and granted and database = (select oid from pg_database where datname = current_database())`;
     const workers = Math.max(1, count?.workers ?? 1);
     const share = Math.ceil(options.partitions / workers);
+    const given: number[] = [];
     for (const partition of [...held].sort((a, b) => b - a)) {
       if (held.size <= share || stopped) break;
       await release(partition);
-      log(`gave partition ${partition} back (${workers} workers, share ${share})`);
+      given.push(partition);
     }
+    const taken: number[] = [];
     for (let partition = 0; partition < options.partitions; partition++) {
       if (held.size >= share || stopped) break;
       if (held.has(partition) || !(await tryLock(partition))) continue;
       held.add(partition);
-      log(`took partition ${partition} (${workers} workers, share ${share})`);
+      taken.push(partition);
       options.onAcquire(partition);
     }
+    const why = `${workers} worker${workers === 1 ? "" : "s"}, a share of ${share}`;
+    if (given.length > 0) log(`gave back partitions ${given.sort().join(", ")} (${why})`);
+    if (taken.length > 0) log(`took partitions ${taken.join(", ")} (${why})`);
   }
 
   function rebalance(): Promise<void> {
