@@ -97,8 +97,9 @@ export async function declareTopology(channel: Channel): Promise<void> {
   await channel.bindQueue(topology.acceptedQueue, topology.commandsExchange, "#");
 
   try {
-    // A message without the header cannot be placed; rather than vanish, it
-    // goes to the dead-letter queue, where an operator sees it.
+    // A message the exchange cannot route (no partition bound yet) goes to
+    // the dead-letter queue, where an operator sees it, rather than vanish.
+    // One without the header is routed somewhere; the worker dead-letters it.
     await channel.assertExchange(topology.partitionsExchange, "x-consistent-hash", {
       durable: true,
       alternateExchange: topology.deadLetterExchange,

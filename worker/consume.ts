@@ -137,8 +137,8 @@ function describe(envelope: CommandEnvelope, outcome: CommandOutcome): string {
 
 /**
  * Reads a message as a command, or throws MalformedCommandError saying why it
- * never can be: the body breaks the contract, or the message's id or the
- * payload's id disagree with the envelope.
+ * never can be: the body breaks the contract, or the message's id, its
+ * x-aggregate-id header or the payload's id disagree with the envelope.
  */
 function readCommand(message: amqp.Message): CommandEnvelope {
   const envelope = parseCommandEnvelope(message.content);
@@ -146,6 +146,17 @@ function readCommand(message: amqp.Message): CommandEnvelope {
   if (messageId !== undefined && messageId !== envelope.commandId) {
     throw new MalformedCommandError(
       `Cannot read command: message_id "${messageId}" differs from commandId "${envelope.commandId}"`,
+    );
+  }
+  // The partition was chosen by this header: a command whose header names
+  // another aggregate (or none) may sit in another partition than the rest of
+  // its aggregate's commands, so applying it could break their order.
+  const headerId = message.properties.headers?.[headers.aggregateId];
+  if (headerId !== envelope.aggregateId) {
+    throw new MalformedCommandError(
+      headerId === undefined
+        ? `Cannot read ${envelope.type}: the message has no ${headers.aggregateId} header`
+        : `Cannot read ${envelope.type}: ${headers.aggregateId} "${headerId}" differs from aggregateId "${envelope.aggregateId}"`,
     );
   }
   const payloadId = (envelope.payload as { id?: string }).id;

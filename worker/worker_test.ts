@@ -274,3 +274,42 @@ Deno.test("startWorker() shares the partitions with a second worker and takes th
     })
   );
 });
+
+Deno.test("startWorker() dead-letters a command whose x-aggregate-id header is missing or names another aggregate", async () => {
+  await withWorker(async ({ amqpUrl, read }) => {
+    const headless = commandEnvelope("CreateCategory", crypto.randomUUID(), { name: "Headless" });
+    const misrouted = commandEnvelope("CreateCategory", crypto.randomUUID(), { name: "Misrouted" });
+    const other = crypto.randomUUID();
+    await withPublisher(amqpUrl, async (channel) => {
+      for (
+        const [envelope, aggregateHeader] of [[headless, undefined], [misrouted, other]] as const
+      ) {
+        const { body, properties } = encodeCommandMessage(envelope, "worker-test");
+        const { [headers.aggregateId]: _, ...rest } = properties.headers ?? {};
+        channel.publish(topology.commandsExchange, envelope.type, Buffer.from(body), {
+          ...properties,
+          headers: aggregateHeader ? { ...rest, [headers.aggregateId]: aggregateHeader } : rest,
+        });
+      }
+      await channel.waitForConfirms();
+    });
+    const reasons: string[] = [];
+    await withPublisher(amqpUrl, async (channel) => {
+      await eventually("two dead letters", async () => {
+        const message = await channel.get(topology.deadLetterQueue, { noAck: true });
+        if (message) reasons.push(String(message.properties.headers?.[headers.deadLetterReason]));
+        return reasons.length === 2;
+      });
+    });
+    assert.deepEqual(
+      reasons.sort(),
+      [
+        "Cannot read CreateCategory: the message has no x-aggregate-id header",
+        `Cannot read CreateCategory: x-aggregate-id "${other}" differs from aggregateId "${misrouted.aggregateId}"`,
+      ].sort(),
+    );
+    assert.equal(await statusOf(read, headless.commandId), undefined);
+    const [row] = await read`select count(*)::int as count from category_view`;
+    assert.equal(row?.count, 0);
+  });
+});
