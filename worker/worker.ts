@@ -6,7 +6,7 @@ import type { WorkerConfig } from "./config.ts";
 import { startConsumer } from "./consume.ts";
 import { type Clock, handleCommand } from "./handle_command.ts";
 import { startPartitionLeases } from "./partition_leases.ts";
-import { project } from "./project.ts";
+import { project, type ProjectionReport } from "./project.ts";
 
 /** Options of startWorker(). */
 export interface StartWorkerOptions {
@@ -68,10 +68,26 @@ export async function startWorker(
   });
   const read = postgres(config.readDatabaseUrl, poolOptions);
   const catchUp = startCatchUp(() => project({ write, read }, { clock }), { log });
-  async function projectNow() {
+  async function projectOnce() {
     const report = await project({ write, read }, { clock });
     if (report.heldBack) catchUp.poke();
     return report;
+  }
+  // Commands handled at once share projections: a caller whose commit may
+  // be too late for the run in progress waits for the next one, which starts
+  // after it and serves every caller that arrived meanwhile.
+  let running: Promise<ProjectionReport> | undefined;
+  let queued: Promise<ProjectionReport> | undefined;
+  function projectNow(): Promise<ProjectionReport> {
+    if (!running) {
+      running = projectOnce().finally(() => running = undefined);
+      return running;
+    }
+    queued ??= running.catch(() => {}).then(() => {
+      queued = undefined;
+      return projectNow();
+    });
+    return queued;
   }
 
   try {
