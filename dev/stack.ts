@@ -2,6 +2,12 @@
 export const serviceNames = ["worker", "query", "command", "gateway"] as const;
 export type ServiceName = (typeof serviceNames)[number];
 
+/**
+ * One process of a stack: a service, or one of several workers. The first
+ * worker is "worker", the others "worker-2", "worker-3", …
+ */
+export type ProcessName = ServiceName | `worker-${number}`;
+
 /** Ports the services listen on. */
 export interface StackPorts {
   gateway: number;
@@ -17,28 +23,62 @@ export interface StackOptions {
   ports?: StackPorts;
   /** Extra environment for every service (database URLs, AMQP URL, timeouts). */
   env?: Record<string, string>;
-  /** Receives each line a service prints. Default: prints it prefixed with the service name. */
-  log?: (service: ServiceName, line: string) => void;
-  /** How long a service may take to become ready, in milliseconds. Default 60000. */
+  /** Receives each line a process prints. Default: prints it prefixed with the process name. */
+  log?: (process: ProcessName, line: string) => void;
+  /** How long a process may take to become ready, in milliseconds. Default 60000. */
   readyTimeoutMs?: number;
+  /**
+   * How many worker processes to run. They share the command partitions
+   * among themselves. Default 1.
+   */
+  workers?: number;
+  /** WORKER_CONCURRENCY of every worker. Default: the worker's own default (or `env`'s). */
+  workerConcurrency?: number;
 }
 
-/** The four services running as child processes. */
+/** Options of Stack.stop(). */
+export interface StopOptions {
+  /** Signal to send first. Default "SIGTERM". */
+  signal?: Deno.Signal;
+  /** How long to wait for the process to exit before SIGKILL, in milliseconds. Default 10000. */
+  graceMs?: number;
+}
+
+/** The services running as child processes. */
 export interface Stack {
   ports: StackPorts;
   graphqlUrl: string;
-  /** Starts one stopped service again and waits until it is ready. */
-  start(service: ServiceName): Promise<void>;
-  /** Stops one service: SIGTERM, then SIGKILL after graceMs (default 10000). */
-  stop(service: ServiceName, options?: { signal?: Deno.Signal; graceMs?: number }): Promise<void>;
-  /** Stops every running service, gateway first. */
+  /** The worker processes' names: "worker", then "worker-2", … */
+  workers: ProcessName[];
+  /** Starts one stopped process again and waits until it is ready. */
+  start(process: ProcessName): Promise<void>;
+  /**
+   * Stops one process: `signal` (default SIGTERM), then SIGKILL after graceMs
+   * (default 10000). Answers how it exited, or undefined if it was not running.
+   */
+  stop(process: ProcessName, options?: StopOptions): Promise<Deno.CommandStatus | undefined>;
+  /** Kills one process with SIGKILL, as a crash would, and waits until it is gone. */
+  kill(process: ProcessName): Promise<Deno.CommandStatus | undefined>;
+  /** Stops one process (as stop() does), then starts it again and waits until it is ready. */
+  restart(process: ProcessName, options?: StopOptions): Promise<Deno.CommandStatus | undefined>;
+  /** Whether the process runs now: started, and neither stopped nor exited by itself since. */
+  isRunning(process: ProcessName): boolean;
+  /** Processes that exited without being stopped, with how they exited, in order. */
+  readonly crashes: readonly { process: ProcessName; status: Deno.CommandStatus; at: Date }[];
+  /** Stops every running process, gateway first, workers last. */
   close(): Promise<void>;
 }
 
 const colors: Record<ServiceName, number> = { worker: 35, query: 36, command: 33, gateway: 32 };
 
-function printLine(service: ServiceName, line: string): void {
-  const prefix = `\x1b[${colors[service]}m${service.padEnd(7)} |\x1b[0m `;
+/** The service a process runs: "worker-2" runs the worker. */
+function serviceOf(process: ProcessName): ServiceName {
+  return process.startsWith("worker") ? "worker" : process as ServiceName;
+}
+
+function printLine(process: ProcessName, line: string): void {
+  const color = colors[serviceOf(process)];
+  const prefix = `\x1b[${color}m${process.padEnd(7)} |\x1b[0m `;
   console.log(prefix + line);
 }
 
@@ -64,11 +104,30 @@ interface Running {
   output: Promise<void>;
 }
 
-/** Starts worker, query, command and gateway as child processes and waits until each is ready. */
+/** Names of `count` worker processes: "worker", "worker-2", … */
+function workerNames(count: number): ProcessName[] {
+  return Array.from(
+    { length: count },
+    (_, index) => index === 0 ? "worker" : `worker-${index + 1}` as const,
+  );
+}
+
+/**
+ * Starts the workers, query, command and gateway as child processes and waits
+ * until each is ready.
+ */
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const ports = options.ports ?? defaultPorts;
   const log = options.log ?? printLine;
   const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
+  const workerCount = options.workers ?? 1;
+  if (!Number.isInteger(workerCount) || workerCount < 1) {
+    throw new RangeError(
+      `Cannot start the stack: workers must be a positive integer, not ${workerCount}`,
+    );
+  }
+  const workers = workerNames(workerCount);
+  const processes = new Set<ProcessName>([...workers, "query", "command", "gateway"]);
   const env: Record<string, string> = {
     GATEWAY_PORT: String(ports.gateway),
     COMMAND_GRPC_PORT: String(ports.command),
@@ -77,11 +136,25 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     QUERY_SERVICE_ADDRESS: `localhost:${ports.query}`,
     NO_COLOR: "1",
     ...options.env,
+    ...(options.workerConcurrency === undefined
+      ? {}
+      : { WORKER_CONCURRENCY: String(options.workerConcurrency) }),
   };
-  const running = new Map<ServiceName, Running>();
+  const running = new Map<ProcessName, Running>();
+  const crashes: { process: ProcessName; status: Deno.CommandStatus; at: Date }[] = [];
 
-  async function start(service: ServiceName): Promise<void> {
-    if (running.has(service)) throw new Error(`Cannot start ${service}: it is already running`);
+  function known(process: ProcessName, action: string): ServiceName {
+    if (!processes.has(process)) {
+      throw new RangeError(
+        `Cannot ${action} ${process}: the stack runs only ${[...processes].join(", ")}`,
+      );
+    }
+    return serviceOf(process);
+  }
+
+  async function start(process: ProcessName): Promise<void> {
+    const service = known(process, "start");
+    if (running.has(process)) throw new Error(`Cannot start ${process}: it is already running`);
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -103,7 +176,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       recent.push(line);
       if (recent.length > 30) recent.shift();
       if (service !== "gateway" && line.includes(readyLines[service])) saidReady = true;
-      log(service, line);
+      log(process, line);
     };
     const output = Promise.all([
       pipeLines(child.stdout, onLine),
@@ -111,30 +184,39 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ]).then(() => {});
     const exited = child.status;
     let hasExited = false;
-    exited.then(() => hasExited = true);
-    running.set(service, { child, exited, output });
+    const entry = { child, exited, output };
+    exited.then((status) => {
+      hasExited = true;
+      // Still listed: nobody stopped it, so it exited by itself.
+      if (running.get(process) === entry) {
+        running.delete(process);
+        crashes.push({ process, status, at: new Date() });
+      }
+    });
+    running.set(process, entry);
 
     const deadline = Date.now() + readyTimeoutMs;
     while (!(service === "gateway" ? await gatewayReady(ports.gateway) : saidReady)) {
       if (hasExited || Date.now() > deadline) {
         const why = hasExited ? "it exited" : `not ready after ${readyTimeoutMs} ms`;
+        if (running.get(process) === entry) running.delete(process);
         if (!hasExited) child.kill("SIGKILL");
         await exited;
         await output;
-        running.delete(service);
-        throw new Error(`Cannot start ${service}: ${why}. Last output:\n${recent.join("\n")}`);
+        throw new Error(`Cannot start ${process}: ${why}. Last output:\n${recent.join("\n")}`);
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
 
   async function stop(
-    service: ServiceName,
-    { signal = "SIGTERM", graceMs = 10_000 }: { signal?: Deno.Signal; graceMs?: number } = {},
-  ): Promise<void> {
-    const entry = running.get(service);
-    if (!entry) return;
-    running.delete(service);
+    process: ProcessName,
+    { signal = "SIGTERM", graceMs = 10_000 }: StopOptions = {},
+  ): Promise<Deno.CommandStatus | undefined> {
+    known(process, "stop");
+    const entry = running.get(process);
+    if (!entry) return undefined;
+    running.delete(process);
     try {
       entry.child.kill(signal);
     } catch {
@@ -147,17 +229,28 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         // Already gone.
       }
     }, graceMs);
-    await entry.exited;
+    const status = await entry.exited;
     clearTimeout(timer);
     await entry.output;
+    return status;
+  }
+
+  async function restart(
+    process: ProcessName,
+    options?: StopOptions,
+  ): Promise<Deno.CommandStatus | undefined> {
+    const status = await stop(process, options);
+    await start(process);
+    return status;
   }
 
   async function close(): Promise<void> {
-    for (const service of [...serviceNames].reverse()) await stop(service);
+    for (const process of ["gateway", "command", "query"] as const) await stop(process);
+    await Promise.all(workers.map((worker) => stop(worker)));
   }
 
   try {
-    for (const service of serviceNames) await start(service);
+    for (const process of processes) await start(process);
   } catch (error) {
     await close();
     throw error;
@@ -165,8 +258,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   return {
     ports,
     graphqlUrl: `http://localhost:${ports.gateway}/graphql`,
+    workers,
     start,
     stop,
+    kill: (process) => stop(process, { signal: "SIGKILL" }),
+    restart,
+    isRunning: (process) => running.has(process),
+    crashes,
     close,
   };
 }
@@ -184,7 +282,9 @@ const readyLines: Record<Exclude<ServiceName, "gateway">, string> = {
 
 async function gatewayReady(port: number): Promise<boolean> {
   try {
-    const response = await fetch(`http://localhost:${port}/ready`);
+    const response = await fetch(`http://localhost:${port}/ready`, {
+      signal: AbortSignal.timeout(2000),
+    });
     await response.body?.cancel();
     return response.ok;
   } catch {

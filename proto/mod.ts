@@ -11,3 +11,4 @@ export * from "./money.ts";
 export * from "./topology.ts";
 export * from "./read_model.ts";
 export * from "./env.ts";
+export * from "./postgres_guard.ts";

@@ -1,9 +1,12 @@
+import { survivePostgresClosedSocketWrites } from "@catalog/proto";
 import { parseQueryConfig } from "./config.ts";
 import { type QueryService, startQueryService } from "./service.ts";
 
 const SHUTDOWN_LIMIT_MS = 5000;
 
 let config;
+survivePostgresClosedSocketWrites((line) => console.error(line));
+
 try {
   config = parseQueryConfig(Deno.env.toObject());
 } catch (error) {

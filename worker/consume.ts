@@ -47,9 +47,10 @@ export interface Consumer {
   /** Starts consuming a partition queue, now or once RabbitMQ answers. */
   consume(partition: number): void;
   /**
-   * Stops consuming a partition: lets the command in hand finish (for up to
-   * graceMs, default 10000), then closes the partition's channel, which hands
-   * every command not yet acknowledged back to RabbitMQ, in order.
+   * Stops consuming a partition: takes no more commands, finishes every
+   * command already delivered, in order (for up to graceMs, default 10000),
+   * then closes the partition's channel, which hands back to RabbitMQ only
+   * what the grace period could not finish.
    */
   release(partition: number, graceMs?: number): Promise<void>;
   /**
@@ -91,7 +92,9 @@ interface Partition {
   consumerTag: string;
   /** Every message of the partition, handled one after the other in arrival order. */
   chain: Promise<void>;
-  /** Set when the partition is being released: start no new message. */
+  /** Set once releasing the partition has begun. */
+  closing: boolean;
+  /** Set when releasing ran out of time: start no new message. */
   draining: boolean;
   /** Aborted once the grace period of a release is over: give up the retries in hand. */
   leaving: AbortController;
@@ -430,6 +433,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
       channel,
       consumerTag: "",
       chain: Promise.resolve(),
+      closing: false,
       draining: false,
       leaving: new AbortController(),
     };
@@ -450,27 +454,29 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
   }
 
   async function closePartition(session: Session, part: Partition, graceMs: number) {
-    if (part.draining) return;
-    // Start no new message from here on, but let the one in hand finish.
-    part.draining = true;
-    const cancelling = (async () => {
-      if (session.isClosed || !part.consumerTag) return;
+    if (part.closing) return;
+    part.closing = true;
+    const deadline = Date.now() + graceMs;
+    // Take nothing more, then finish and acknowledge every command already
+    // delivered, in order. Handing them back instead would let RabbitMQ put
+    // them behind other returned commands, out of acceptance order.
+    if (!session.isClosed && part.consumerTag) {
       const cancel = part.channel.cancel(part.consumerTag);
-      if (!(await within(cancel, BROKER_CALL_MS))) {
+      if (!(await within(cancel, Math.min(BROKER_CALL_MS, graceMs)))) {
         log(
           `gave up cancelling partition ${part.partition}: no answer within ${BROKER_CALL_MS} ms`,
         );
       }
-    })();
-    if (!(await within(part.chain, graceMs))) {
+    }
+    if (!(await within(part.chain, Math.max(0, deadline - Date.now())))) {
       log(
-        `releasing partition ${part.partition} with a command still in hand after ${graceMs} ms; ` +
-          "RabbitMQ will deliver it again",
+        `releasing partition ${part.partition} with commands still in hand after ${graceMs} ms; ` +
+          "RabbitMQ will deliver them again",
       );
     }
+    part.draining = true;
     part.leaving.abort();
     await within(part.chain, 1000);
-    await cancelling;
     consuming.delete(part.partition);
     session.partitions.delete(part.partition);
     if (!session.isClosed && !(await within(part.channel.close(), BROKER_CALL_MS))) {

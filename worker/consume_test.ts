@@ -223,7 +223,7 @@ Deno.test("startConsumer() stops while RabbitMQ does not answer, leaving the com
       );
       assert.ok(
         lines.some((line) =>
-          /^releasing partition \d with a command still in hand after 300 ms/.test(line)
+          /^releasing partition \d with commands still in hand after 300 ms/.test(line)
         ),
         lines.join("\n"),
       );
@@ -391,6 +391,43 @@ Deno.test("startConsumer() moves commands left in the old single queue into the 
       assert.ok(gone, "the old queue still exists");
     } finally {
       await check.close().catch(() => {});
+    }
+  });
+});
+
+Deno.test("startConsumer() finishes the commands delivered to a partition before releasing it", async () => {
+  await withVhost(async (amqpUrl) => {
+    const handled: string[] = [];
+    const consumer = await consumeAll({
+      amqpUrl,
+      prefetch: 8,
+      async handle(envelope) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        handled.push((envelope.payload as { name: string }).name);
+        return applied;
+      },
+      project: nothingToProject,
+      log: () => {},
+    });
+    try {
+      const aggregateId = crypto.randomUUID();
+      const names = Array.from({ length: 8 }, (_, index) => `step ${index}`);
+      const connection = await amqp.connect(amqpUrl);
+      const channel = await connection.createConfirmChannel();
+      for (const name of names) {
+        const envelope = commandEnvelope("UpdateCategory", aggregateId, { id: aggregateId, name });
+        const { body, properties } = encodeCommandMessage(envelope, "consume-test");
+        channel.publish(topology.commandsExchange, envelope.type, Buffer.from(body), properties);
+      }
+      await channel.waitForConfirms();
+      await connection.close();
+      await eventually("the first command handled", () => Promise.resolve(handled.length > 0));
+      const partitions = [...consumer.consuming];
+      await Promise.all(partitions.map((partition) => consumer.release(partition)));
+      assert.deepEqual(handled, names, "every delivered command handled, in order");
+      assert.equal((await queued(amqpUrl)).commands, 0, "nothing handed back");
+    } finally {
+      await consumer.stop();
     }
   });
 });

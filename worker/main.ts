@@ -5,6 +5,7 @@
  * it, the worker says what it gave up waiting for and exits 1, and RabbitMQ
  * redelivers a command it had not acknowledged.
  */
+import { survivePostgresClosedSocketWrites } from "@catalog/proto";
 import { parseWorkerConfig } from "./config.ts";
 import { messageOf } from "./faults.ts";
 import { migrate } from "./migrate.ts";
@@ -15,6 +16,8 @@ import { startWorker, type Worker } from "./worker.ts";
  * up to 10 s (startWorker()'s grace), closing RabbitMQ and the databases the rest.
  */
 const STOP_LIMIT_MS = 15_000;
+
+survivePostgresClosedSocketWrites((line) => console.error(line));
 
 const startup = new AbortController();
 let worker: Worker | undefined;
@@ -36,6 +39,9 @@ async function stopAndExit(running: Worker): Promise<void> {
 
 async function shutdown(signal: Deno.Signal): Promise<void> {
   if (stopping) {
+    // A second Ctrl-C means "now"; a SIGTERM after it (a launcher stopping
+    // the process group it already interrupted) changes nothing.
+    if (signal === "SIGTERM") return;
     console.log(`${signal} again: exiting at once`);
     Deno.exit(1);
   }

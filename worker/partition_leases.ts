@@ -160,10 +160,10 @@ export function startPartitionLeases(
       clearInterval(timer);
       await running;
       stopped = true;
-      for (const partition of [...held]) {
+      await Promise.all([...held].map(async (partition) => {
         await options.onRelease(partition);
         held.delete(partition);
-      }
+      }));
       await sql`select pg_advisory_unlock_all()`.catch(() => {});
     },
   };

@@ -1,0 +1,286 @@
+/**
+ * What the fault scenarios check in the sandbox's databases, read directly
+ * (never through the services under test).
+ */
+import postgres from "postgres";
+import type { Sandbox } from "../sandbox.ts";
+import { sleep } from "./_load.ts";
+
+/** Pools on the sandbox's write and read databases. */
+export interface Databases extends AsyncDisposable {
+  write: postgres.Sql;
+  read: postgres.Sql;
+  end(): Promise<void>;
+}
+
+/** Opens small pools on the sandbox's databases (which the worker has created by now). */
+export function openDatabases(sandbox: Sandbox): Databases {
+  const options = { max: 2, onnotice: () => {} };
+  const write = postgres(sandbox.env.WRITE_DATABASE_URL, options);
+  const read = postgres(sandbox.env.READ_DATABASE_URL, options);
+  const end = async () => {
+    await Promise.all([write.end({ timeout: 5 }), read.end({ timeout: 5 })]);
+  };
+  return { write, read, end, [Symbol.asyncDispose]: end };
+}
+
+/** How many of these command ids the write database's command log holds. */
+export async function countHandled(write: postgres.Sql, commandIds: string[]): Promise<number> {
+  const [row] = await write<{ handled: number }[]>`
+    select count(*)::int as handled from commands where command_id = any(${commandIds}::uuid[])`;
+  return row?.handled ?? 0;
+}
+
+/** Options of waitHandled(). */
+export interface WaitHandledOptions {
+  /** Give up once the count has not grown for this long, in milliseconds. Default 30000. */
+  stallMs?: number;
+  /** Give up after this long in any case, in milliseconds. Default 300000. */
+  timeoutMs?: number;
+  /** Give up as soon as this answers true (a service has died, say). Default: never. */
+  giveUp?: () => boolean;
+}
+
+/**
+ * Waits until the write database's command log holds every one of these
+ * command ids, or until it stops making progress; answers how many it holds.
+ */
+export async function waitHandled(
+  write: postgres.Sql,
+  commandIds: string[],
+  options: WaitHandledOptions = {},
+): Promise<number> {
+  const stallMs = options.stallMs ?? 30_000;
+  const deadline = Date.now() + (options.timeoutMs ?? 300_000);
+  let handled = -1;
+  let progressAt = Date.now();
+  while (true) {
+    let now: number;
+    try {
+      now = await countHandled(write, commandIds);
+    } catch {
+      now = handled;
+    }
+    if (now > handled) {
+      handled = now;
+      progressAt = Date.now();
+    }
+    if (handled >= commandIds.length) return handled;
+    if (Date.now() - progressAt > stallMs || Date.now() > deadline || options.giveUp?.()) {
+      return Math.max(0, handled);
+    }
+    await sleep(200);
+  }
+}
+
+/** Whether every accepted command was handled exactly once. */
+export interface ExactlyOnceAudit {
+  /** Command ids the clients got a receipt for. */
+  accepted: number;
+  /** Of those, how many the command log holds. */
+  handled: number;
+  /** Accepted but not in the command log. */
+  lost: number;
+  applied: number;
+  rejected: number;
+  /** Rejections by code. */
+  rejections: Record<string, number>;
+  /** Applied commands with more than one event, plus events of commands not applied. */
+  duplicated: number;
+  /** Applied commands with no event at all. */
+  withoutEffect: number;
+  /** Aggregates whose event versions are not exactly 1..n. */
+  versionGaps: number;
+  /** Entities whose version differs from their last event's. */
+  versionMismatches: number;
+}
+
+/**
+ * Checks in the write database that each of these command ids was handled
+ * once: it is in the command log, an applied one has exactly one event (every
+ * command of the catalog makes one), a rejected one none, and every
+ * aggregate's versions run 1..n without a gap.
+ */
+export async function auditExactlyOnce(
+  write: postgres.Sql,
+  commandIds: string[],
+): Promise<ExactlyOnceAudit> {
+  const ids = [...new Set(commandIds)];
+  const outcomes = await write<{ status: string; code: string; count: number }[]>`
+    select status, code, count(*)::int as count from commands
+    where command_id = any(${ids}::uuid[]) group by status, code`;
+  let applied = 0;
+  let rejected = 0;
+  const rejections: Record<string, number> = {};
+  for (const row of outcomes) {
+    if (row.status === "APPLIED") applied += row.count;
+    else {
+      rejected += row.count;
+      rejections[row.code] = (rejections[row.code] ?? 0) + row.count;
+    }
+  }
+  const handled = applied + rejected;
+  const [effects] = await write<{ duplicated: number; without_effect: number }[]>`
+    with per_command as (
+      select c.command_id, c.status, count(e.event_id)::int as events
+      from commands c left join events e on e.command_id = c.command_id
+      where c.command_id = any(${ids}::uuid[])
+      group by c.command_id, c.status
+    )
+    select
+      (count(*) filter (where status = 'APPLIED' and events > 1)
+        + coalesce(sum(events) filter (where status <> 'APPLIED'), 0))::int as duplicated,
+      count(*) filter (where status = 'APPLIED' and events = 0)::int as without_effect
+    from per_command`;
+  const [orphans] = await write<{ orphans: number }[]>`
+    select count(*)::int as orphans from events e
+    where not exists (
+      select 1 from commands c where c.command_id = e.command_id and c.status = 'APPLIED'
+    )`;
+  const [gaps] = await write<{ gaps: number }[]>`
+    select count(*)::int as gaps from (
+      select aggregate_id from events group by aggregate_id
+      having min(aggregate_version) <> 1 or max(aggregate_version) <> count(*)
+        or count(distinct aggregate_version) <> count(*)
+    ) broken`;
+  const [mismatches] = await write<{ mismatches: number }[]>`
+    with last as (
+      select aggregate_id, max(aggregate_version) as version from events group by aggregate_id
+    )
+    select count(*)::int as mismatches from (
+      select id, version from categories union all select id, version from products
+    ) entity left join last on last.aggregate_id = entity.id
+    where last.version is distinct from entity.version`;
+  return {
+    accepted: ids.length,
+    handled,
+    lost: ids.length - handled,
+    applied,
+    rejected,
+    rejections,
+    duplicated: (effects?.duplicated ?? 0) + (orphans?.orphans ?? 0),
+    withoutEffect: effects?.without_effect ?? 0,
+    versionGaps: gaps?.gaps ?? 0,
+    versionMismatches: mismatches?.mismatches ?? 0,
+  };
+}
+
+/** The audit's figures that must all be zero. */
+export function exactlyOnceHolds(audit: ExactlyOnceAudit): boolean {
+  return audit.lost === 0 && audit.duplicated === 0 && audit.withoutEffect === 0 &&
+    audit.versionGaps === 0 && audit.versionMismatches === 0;
+}
+
+/** Rows that differ between the write database and the read database's views. */
+export interface ReadWriteDifference {
+  categories: number;
+  products: number;
+  commands: number;
+  /** A few of the differences, for the report. */
+  examples: string[];
+}
+
+function keyed<T extends { id: string }>(rows: T[]): Map<string, string> {
+  return new Map(rows.map((row) => [row.id, JSON.stringify(row)]));
+}
+
+function differences(write: Map<string, string>, read: Map<string, string>, examples: string[]) {
+  let count = 0;
+  for (const id of new Set([...write.keys(), ...read.keys()])) {
+    const a = write.get(id);
+    const b = read.get(id);
+    if (a === b) continue;
+    count++;
+    if (examples.length < 5) examples.push(`write ${a ?? "(none)"} / read ${b ?? "(none)"}`);
+  }
+  return count;
+}
+
+/**
+ * Compares the read database with the write database: every category (id,
+ * name, version), every product (id, name, price, category and its name,
+ * version) and every handled command's outcome (status, code). Commands the
+ * read side knows only as ACCEPTED or FAILED are compared only if the write
+ * side handled them.
+ */
+export async function compareReadWrite(
+  write: postgres.Sql,
+  read: postgres.Sql,
+): Promise<ReadWriteDifference> {
+  const examples: string[] = [];
+  const categories = differences(
+    keyed(
+      await write<{ id: string }[]>`
+      select id, name, version from categories order by id`,
+    ),
+    keyed(
+      await read<{ id: string }[]>`
+      select id, name, version from category_view order by id`,
+    ),
+    examples,
+  );
+  const products = differences(
+    keyed(
+      await write<{ id: string }[]>`
+      select p.id, p.name, p.price::text as price, p.category_id, c.name as category_name,
+        p.version
+      from products p join categories c on c.id = p.category_id order by p.id`,
+    ),
+    keyed(
+      await read<{ id: string }[]>`
+      select id, name, price::text as price, category_id, category_name, version
+      from product_view order by id`,
+    ),
+    examples,
+  );
+  const handled = await write<{ id: string }[]>`
+    select command_id as id, status, code from commands order by command_id`;
+  const shown = await read<{ id: string }[]>`
+    select command_id as id, status, code from command_view
+    where status in ('APPLIED', 'REJECTED') or command_id = any(${
+    handled.map((row) => row.id)
+  }::uuid[])
+    order by command_id`;
+  const commands = differences(keyed(handled), keyed(shown), examples);
+  return { categories, products, commands, examples };
+}
+
+/** Compares until the read side has caught up (or timeoutMs has passed); answers the last comparison. */
+export async function waitReadEqualsWrite(
+  write: postgres.Sql,
+  read: postgres.Sql,
+  timeoutMs = 30_000,
+): Promise<ReadWriteDifference> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    const difference = await compareReadWrite(write, read);
+    const total = difference.categories + difference.products + difference.commands;
+    if (total === 0 || Date.now() > deadline) return difference;
+    await sleep(500);
+  }
+}
+
+/** Whether the read side equals the write side. */
+export function readEqualsWrite(difference: ReadWriteDifference): boolean {
+  return difference.categories + difference.products + difference.commands === 0;
+}
+
+/** "read = write", or what differs. */
+export function describeReadWrite(difference: ReadWriteDifference): string {
+  return readEqualsWrite(difference)
+    ? "read = write"
+    : `read != write (${difference.categories} categories, ${difference.products} products, ${difference.commands} commands differ)`;
+}
+
+/** Command outcomes the read side shows as FAILED (dead-lettered). */
+export async function countFailed(read: postgres.Sql): Promise<number> {
+  const [row] = await read<{ failed: number }[]>`
+    select count(*)::int as failed from command_view where status = 'FAILED'`;
+  return row?.failed ?? 0;
+}
+
+/** How many commands the write database's command log holds in all. */
+export async function countAllHandled(write: postgres.Sql): Promise<number> {
+  const [row] = await write<{ handled: number }[]>`select count(*)::int as handled from commands`;
+  return row?.handled ?? 0;
+}
