@@ -10,7 +10,7 @@ export { ConfigError } from "@catalog/proto";
  * | `WRITE_DATABASE_URL` | `postgres://postgres@localhost:5432/catalog_write`  | Write database (entities, event and command logs); created if absent |
  * | `READ_DATABASE_URL`  | `postgres://postgres@localhost:5432/catalog_read`   | Read database (views the query service serves); created if absent |
  * | `AMQP_URL`           | `amqp://guest:guest@localhost:5672`                 | RabbitMQ to consume commands from (amqp: or amqps:, vhost in the path) |
- * | `WORKER_PREFETCH`    | `32`                                                | Commands RabbitMQ may hand the worker per partition before it acks them |
+ * | `WORKER_PREFETCH`    | `32`                                                | Commands RabbitMQ may hand the worker per partition before it acks them (1 to 32) |
  * | `WORKER_CONCURRENCY` | `4`                                                 | Partitions whose commands the worker handles at the same time |
  *
  * An empty variable counts as unset.
@@ -28,7 +28,11 @@ const variables = {
   WRITE_DATABASE_URL: postgresUrlVar(sharedDefaults.writeDatabaseUrl, { requireDatabase: true }),
   READ_DATABASE_URL: postgresUrlVar(sharedDefaults.readDatabaseUrl, { requireDatabase: true }),
   AMQP_URL: amqpUrlVar(),
-  WORKER_PREFETCH: integerVar(32, { min: 1, max: 65535 }),
+  // When a worker dies, RabbitMQ 3.10 hands its unacknowledged commands back
+  // to the partition in order only up to 32 of them (seen here: beyond that,
+  // a closed channel's messages came back shuffled), and order within a
+  // partition is what keeps one entity's commands in acceptance order.
+  WORKER_PREFETCH: integerVar(32, { min: 1, max: 32 }),
   WORKER_CONCURRENCY: integerVar(4, { min: 1, max: 64 }),
 };
 

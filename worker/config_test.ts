@@ -67,7 +67,8 @@ Deno.test("parseWorkerConfig() refuses a database URL that is not a URL", () => 
   );
 });
 
-Deno.test("parseWorkerConfig() refuses a prefetch of 0 or a fraction", () => {
-  assert.throws(() => parseWorkerConfig({ WORKER_PREFETCH: "0" }), /Must be from 1 to 65535/);
+Deno.test("parseWorkerConfig() refuses a prefetch of 0, above 32 or a fraction", () => {
+  assert.throws(() => parseWorkerConfig({ WORKER_PREFETCH: "0" }), /Must be from 1 to 32/);
+  assert.throws(() => parseWorkerConfig({ WORKER_PREFETCH: "33" }), /Must be from 1 to 32/);
   assert.throws(() => parseWorkerConfig({ WORKER_PREFETCH: "2.5" }), /Must be a whole number/);
 });
