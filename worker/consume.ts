@@ -11,7 +11,7 @@ import {
   topology,
 } from "@catalog/proto";
 import type { AcceptedCommand } from "./command_status.ts";
-import { backoffDelay, isTransient, messageOf, sleep } from "./faults.ts";
+import { backoffDelay, isTransient, messageOf, sleep, within } from "./faults.ts";
 import type { Clock, CommandOutcome } from "./handle_command.ts";
 import type { ProjectionReport } from "./project.ts";
 
@@ -171,15 +171,6 @@ function readCommand(message: amqp.Message): CommandEnvelope {
   return envelope;
 }
 
-/** Whether the promise settles, either way, within ms milliseconds. */
-function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), ms));
-  return Promise.race([promise.then(() => true, () => true), timeout]).finally(() =>
-    clearTimeout(timer)
-  );
-}
-
 /** Lets at most `limit` tasks run at once; the others wait in arrival order. */
 function limiter(limit: number) {
   let running = 0;
@@ -267,20 +258,6 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
     }
   }
 
-  function publishConfirmed(
-    channel: amqp.ConfirmChannel,
-    routingKey: string,
-    content: Buffer,
-    properties: amqp.Options.Publish,
-  ): Promise<void> {
-    return new Promise((resolve, reject) => {
-      channel.publish(topology.deadLetterExchange, routingKey, content, properties, (error) => {
-        if (error) reject(error instanceof Error ? error : new Error(String(error)));
-        else resolve();
-      });
-    });
-  }
-
   async function deadLetter(
     session: Session,
     part: Partition,
@@ -315,7 +292,13 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
     const published = await attempt(
       `dead-letter ${id}`,
       () =>
-        publishConfirmed(session.channel, message.fields.routingKey, message.content, properties),
+        publishConfirmed(
+          session.channel,
+          topology.deadLetterExchange,
+          message.fields.routingKey,
+          message.content,
+          properties,
+        ),
       part.leaving.signal,
     );
     if (published.kind === "failed") {
@@ -532,7 +515,6 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
         onAccepted(session, message);
       }, { noAck: false });
       session.acceptedTag = consumerTag;
-      for (const partition of wanted) await openPartition(session, partition);
       return session;
     } catch (error) {
       session.shut("setting up failed");
@@ -584,7 +566,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
       if (!next) return;
       if (stopping.signal.aborted) return await closeSession(next);
       current = next;
-      // Partitions taken or given back while reconnecting.
+      // Every partition wanted now, including those taken or given back while reconnecting.
       for (const partition of wanted) {
         await openPartition(next, partition).catch((error) =>
           next.shut(`cannot consume ${partitionQueue(partition)}: ${messageOf(error)}`)
@@ -649,6 +631,22 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
   };
 }
 
+/** Publishes one message and waits for RabbitMQ's publisher confirm. */
+function publishConfirmed(
+  channel: amqp.ConfirmChannel,
+  exchange: string,
+  routingKey: string,
+  content: Buffer,
+  properties: amqp.Options.Publish,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    channel.publish(exchange, routingKey, content, properties, (error) => {
+      if (error) reject(error instanceof Error ? error : new Error(String(error)));
+      else resolve();
+    });
+  });
+}
+
 /**
  * Moves commands left in the single commands queue of earlier versions into
  * the partition queues (through the commands exchange, confirmed one by one),
@@ -674,14 +672,12 @@ async function moveLegacyQueue(
     while (true) {
       const message = await channel.get(queue, { noAck: false });
       if (message === false) break;
-      await new Promise<void>((resolve, reject) =>
-        channel.publish(
-          topology.commandsExchange,
-          message.fields.routingKey,
-          message.content,
-          { ...message.properties, persistent: true },
-          (error) => error ? reject(error) : resolve(),
-        )
+      await publishConfirmed(
+        channel,
+        topology.commandsExchange,
+        message.fields.routingKey,
+        message.content,
+        { ...message.properties, persistent: true },
       );
       channel.ack(message);
       moved++;

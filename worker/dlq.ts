@@ -20,7 +20,7 @@
  */
 import amqp from "amqplib";
 import { amqpUrlVar, headers, parseEnv, redactUrl, topology } from "@catalog/proto";
-import { messageOf, sleep } from "./faults.ts";
+import { messageOf, sleep, within } from "./faults.ts";
 
 /** A message in the dead-letter queue, as an operator reads it. */
 export interface DeadLetter {
@@ -379,17 +379,8 @@ async function withSession<T>(
 
 /** Runs a closing call, ignoring its failure and giving up waiting after ms. */
 async function settled(close: () => Promise<unknown>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    await Promise.race([
-      close().catch(() => {}),
-      new Promise((resolve) => timer = setTimeout(resolve, ms)),
-    ]);
-  } catch {
-    // amqplib throws at once when the channel is already closed.
-  } finally {
-    clearTimeout(timer);
-  }
+  // amqplib throws at once, rather than rejecting, when the channel is already closed.
+  await within(Promise.resolve().then(close), ms);
 }
 
 /** Takes every message in the dead-letter queue, in queue order, without acknowledging any. */

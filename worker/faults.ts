@@ -84,6 +84,15 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** Whether the promise settles, either way, within ms milliseconds. */
+export function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), ms));
+  return Promise.race([promise.then(() => true, () => true), timeout]).finally(() =>
+    clearTimeout(timer)
+  );
+}
+
 /** The message of any thrown value, for logs and dead-letter reasons. */
 export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message || error.name;
