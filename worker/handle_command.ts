@@ -43,25 +43,28 @@ type Tx = postgres.TransactionSql;
 class ConcurrentDuplicate extends Error {}
 
 /**
- * Key of the advisory lock that every write transaction takes before anything
- * else, and holds until it commits. A transaction gets its id at its first
- * write, not when it commits, and the projector reads the logs in
- * transaction-id order. Two writers at once could commit in the other order:
- * an UpdateProduct locks its product (and gets id 100), then reads a category
- * that a CreateCategory (id 101) has just committed, so an event of 100
- * depends on one of 101 and the projector, applying 100 first, is stuck on it.
- * One writer at a time makes transaction-id order the commit order. It also
- * queues two deliveries of one command, so the second sees the first's
- * outcome instead of its writes. Distinct from migrate()'s lock key.
- */
-const WRITER_LOCK = 4_711_002_026;
-
-/**
  * Handles one command in one write-database transaction: skips it if its id
  * was seen before, refuses it if its idempotency key names a different
  * command, loads what the decision needs, decides, writes the entity, appends
  * the events and records the outcome. A rejection is an outcome, not an
  * error; errors are faults (the database, a bug) and roll everything back.
+ *
+ * Commands for different entities run side by side. The projector reads the
+ * logs in transaction-id order, and a transaction gets its id at its first
+ * write, not when it commits; so a transaction must never depend on one with
+ * a higher id. Two rules make that hold:
+ *
+ * 1. Before anything else, the transaction takes an advisory lock on each
+ *    thing its decision reads and another command could change (see
+ *    lockKeys()), in one global order, so two commands that touch the same
+ *    entity, name or idempotency key run one after the other, and no two
+ *    wait on each other in a cycle.
+ * 2. It reads everything it needs before its first write, so any transaction
+ *    whose rows it read had committed, and so had its id, before this one
+ *    gets its own.
+ *
+ * Two deliveries of one command lock the same aggregate, so the second sees
+ * the first's outcome instead of its writes.
  */
 export async function handleCommand(
   sql: postgres.Sql,
@@ -71,16 +74,30 @@ export async function handleCommand(
   const clock = options.clock ?? (() => new Date());
   try {
     return await sql.begin(async (tx) => {
-      // First, before any statement that could give the transaction an id.
-      await tx`select pg_advisory_xact_lock(${WRITER_LOCK})`;
+      await lock(tx, lockKeys(envelope));
       const previous = await previousOutcome(tx, envelope.commandId);
       if (previous) return { status: "DUPLICATE", previous } as const;
 
       const now = clock();
-      const keyOwner = await claimIdempotencyKey(tx, envelope, now);
-      const outcome: CommandOutcome = keyOwner === undefined
-        ? await decideAndWrite(tx, envelope, now)
-        : { status: "REJECTED", rejection: keyReused(envelope, keyOwner) };
+      const keyOwner = await idempotencyKeyOwner(tx, envelope);
+      const decision = keyOwner === undefined ? await loadAndDecide(tx, envelope) : undefined;
+
+      // Every read is done: the first write below gives the transaction its id.
+      if (keyOwner === undefined) await recordIdempotencyKey(tx, envelope, now);
+      const outcome: CommandOutcome = keyOwner !== undefined
+        ? { status: "REJECTED", rejection: keyReused(envelope, keyOwner) }
+        : "rejection" in decision!.decision
+        ? { status: "REJECTED", rejection: decision!.decision.rejection }
+        : {
+          status: "APPLIED",
+          events: await recordEvents(
+            tx,
+            envelope,
+            decision!.decision.events,
+            decision!.version,
+            now,
+          ),
+        };
 
       const rejection = outcome.status === "REJECTED" ? outcome.rejection : undefined;
       const inserted = await tx`
@@ -108,27 +125,59 @@ export async function handleCommand(
 }
 
 /**
- * Records that the envelope's idempotency key names this command, unless it
- * already names another one: then answers that command's id. Commands without
- * a key name no other command.
+ * What a command's decision reads that another command could change, as lock
+ * keys: the entity it addresses, the category a product goes to, the category
+ * name it claims (names are unique regardless of case) and its idempotency
+ * key. A product update that keeps its category reads that category without
+ * locking it: while the product is in it, the category cannot be deleted, and
+ * renaming it changes nothing the update reads.
  */
-async function claimIdempotencyKey(
-  tx: Tx,
-  envelope: CommandEnvelope,
-  now: Date,
-): Promise<string | undefined> {
+export function lockKeys(envelope: CommandEnvelope): string[] {
+  const keys = [`entity:${envelope.aggregateId}`];
+  const payload = envelope.payload as { categoryId?: unknown; name?: unknown };
+  const product = envelope.type === "CreateProduct" || envelope.type === "UpdateProduct";
+  if (product && typeof payload.categoryId === "string") keys.push(`entity:${payload.categoryId}`);
+  const category = envelope.type === "CreateCategory" || envelope.type === "UpdateCategory";
+  if (category && typeof payload.name === "string") keys.push(`name:${payload.name}`);
+  if (envelope.idempotencyKey) keys.push(`idempotency:${envelope.idempotencyKey}`);
+  return keys;
+}
+
+/**
+ * Takes a transaction-scoped advisory lock per key, in one order shared by
+ * every transaction (sorted, after lower-casing as the database does for the
+ * unique category name; UUIDs compare regardless of case too), so no two
+ * transactions wait on each other in a cycle. Taking them gives the
+ * transaction no id.
+ */
+async function lock(tx: Tx, keys: string[]): Promise<void> {
+  await tx`
+    select count(pg_advisory_xact_lock(hashtextextended(key, 0))) from (
+      select distinct lower(key) collate "C" as key from unnest(${keys}::text[]) as keys (key)
+      order by 1
+    ) as sorted`;
+}
+
+/**
+ * The command that the envelope's idempotency key already names, if it is
+ * another one. Commands without a key name no other command.
+ */
+async function idempotencyKeyOwner(tx: Tx, envelope: CommandEnvelope) {
   const key = envelope.idempotencyKey;
   if (!key) return undefined;
+  const [row] = await tx<{ commandId: string }[]>`
+    select command_id as "commandId" from idempotency_keys where key = ${key}`;
+  return row && row.commandId !== envelope.commandId ? row.commandId : undefined;
+}
+
+/** Records that the envelope's idempotency key names this command. */
+async function recordIdempotencyKey(tx: Tx, envelope: CommandEnvelope, now: Date) {
+  const key = envelope.idempotencyKey;
+  if (!key) return;
   await tx`
     insert into idempotency_keys (key, command_id, command_type, recorded_at)
     values (${key}, ${envelope.commandId}, ${envelope.type}, ${now})
     on conflict (key) do nothing`;
-  // Read back rather than trust the insert: a writer that does not take
-  // WRITER_LOCK may have recorded the key first.
-  const [row] = await tx<{ commandId: string }[]>`
-    select command_id as "commandId" from idempotency_keys where key = ${key}`;
-  if (!row) throw new Error(`Cannot record idempotency key "${key}": it vanished`);
-  return row.commandId === envelope.commandId ? undefined : row.commandId;
 }
 
 function keyReused(envelope: CommandEnvelope, owner: string): CommandRejection {
@@ -139,24 +188,17 @@ function keyReused(envelope: CommandEnvelope, owner: string): CommandRejection {
   };
 }
 
-/** Decides the command on the state it addresses and writes the changes it causes. */
-async function decideAndWrite(
-  tx: Tx,
-  envelope: CommandEnvelope,
-  now: Date,
-): Promise<CommandOutcome> {
+/** Loads the state the command addresses and decides it, writing nothing. */
+async function loadAndDecide(tx: Tx, envelope: CommandEnvelope) {
   const command = {
     type: envelope.type,
     aggregateId: envelope.aggregateId,
     payload: envelope.payload,
   } as Command;
   const state = await loadState(tx, command);
-  const decision = decide(command, state);
-  if ("rejection" in decision) return { status: "REJECTED", rejection: decision.rejection };
-  const version = state.category?.version ?? state.product?.version ?? 0;
   return {
-    status: "APPLIED",
-    events: await recordEvents(tx, envelope, decision.events, version, now),
+    decision: decide(command, state),
+    version: state.category?.version ?? state.product?.version ?? 0,
   };
 }
 
@@ -177,14 +219,10 @@ async function idTaken(tx: Tx, id: string): Promise<boolean> {
   return row?.taken === true;
 }
 
-async function category(tx: Tx, id: string, lock: "update" | "key share") {
-  const rows = lock === "update"
-    ? await tx<
-      CategoryState[]
-    >`select id, name, version from categories where id = ${id} for update`
-    : await tx<CategoryState[]>`
-      select id, name, version from categories where id = ${id} for key share`;
-  return rows[0];
+async function category(tx: Tx, id: string) {
+  const [row] = await tx<CategoryState[]>`
+    select id, name, version from categories where id = ${id}`;
+  return row;
 }
 
 async function categoryNamed(tx: Tx, name: string, exceptId: string) {
@@ -198,11 +236,11 @@ async function categoryNamed(tx: Tx, name: string, exceptId: string) {
 async function product(tx: Tx, id: string): Promise<ProductState | undefined> {
   const [row] = await tx<ProductState[]>`
     select id, name, price::text as price, category_id as "categoryId", version
-    from products where id = ${id} for update`;
+    from products where id = ${id}`;
   return row;
 }
 
-/** Loads what decide() reads for this command, locking the rows it will change. */
+/** Loads what decide() reads for this command; lockKeys() already holds it still. */
 async function loadState(tx: Tx, command: Command): Promise<DecisionState> {
   const id = command.aggregateId;
   switch (command.type) {
@@ -213,11 +251,11 @@ async function loadState(tx: Tx, command: Command): Promise<DecisionState> {
       };
     case "UpdateCategory":
       return {
-        category: await category(tx, id, "update"),
+        category: await category(tx, id),
         categoryWithSameName: await categoryNamed(tx, command.payload.name, id),
       };
     case "DeleteCategory": {
-      const addressed = await category(tx, id, "update");
+      const addressed = await category(tx, id);
       const [row] = await tx`
         select count(*)::int as count from products where category_id = ${id}`;
       return { category: addressed, productCount: row?.count ?? 0 };
@@ -225,13 +263,13 @@ async function loadState(tx: Tx, command: Command): Promise<DecisionState> {
     case "CreateProduct":
       return {
         idTaken: await idTaken(tx, id),
-        productCategory: await category(tx, command.payload.categoryId, "key share"),
+        productCategory: await category(tx, command.payload.categoryId),
       };
     case "UpdateProduct": {
       const addressed = await product(tx, id);
       if (!addressed) return {};
       const categoryId = command.payload.categoryId ?? addressed.categoryId;
-      return { product: addressed, productCategory: await category(tx, categoryId, "key share") };
+      return { product: addressed, productCategory: await category(tx, categoryId) };
     }
     case "DeleteProduct":
       return { product: await product(tx, id) };

@@ -4,6 +4,7 @@ import type { CommandType } from "@catalog/proto";
 import { commandEnvelope, eventually, type Sql, steppingClock, withDatabases } from "./_testing.ts";
 import { type CommandOutcome, handleCommand } from "./handle_command.ts";
 import { project } from "./project.ts";
+import { within } from "./faults.ts";
 
 /** The write model shaped like the read model, to compare the two. */
 async function writeSide(write: Sql) {
@@ -213,11 +214,10 @@ Deno.test("handleCommand() records the envelope and stamps times from the clock"
 });
 
 /**
- * The write pool, with the `for key share` read of a category in each
- * transaction held until release() is called; `reached` resolves once such a
- * read is held. It holds an UpdateProduct between locking its product (when
- * its transaction gets its id) and reading its new category, the window in
- * which another writer can commit that category.
+ * The write pool, with the read of a category by id in each transaction held
+ * until release() is called; `reached` resolves once such a read is held. It
+ * holds an UpdateProduct between taking its locks and reading its new
+ * category, the window in which another writer could commit that category.
  */
 function holdingCategoryReads(write: Sql) {
   let reach!: () => void;
@@ -228,7 +228,7 @@ function holdingCategoryReads(write: Sql) {
     new Proxy(tx, {
       apply(target, thisArg, args) {
         const strings: unknown = args[0];
-        if (!Array.isArray(strings) || !strings.join("").includes("for key share")) {
+        if (!Array.isArray(strings) || !/from categories where id =/.test(strings.join(""))) {
           return Reflect.apply(target, thisArg, args);
         }
         reach();
@@ -266,7 +266,7 @@ Deno.test("handleCommand() commits concurrent writers in transaction-id order, s
     );
     await project({ write, read });
 
-    // The move locks the kite, so its transaction gets an id, then waits before reading Games.
+    // The move takes its locks, then waits before reading Games; creating Games must wait for it.
     const held = holdingCategoryReads(write);
     const moving = handleCommand(
       held.sql,
@@ -288,6 +288,90 @@ Deno.test("handleCommand() commits concurrent writers in transaction-id order, s
     assert.deepEqual(plain(await readSide(read)), plain(await writeSide(write)));
     assert.equal(created.status, "APPLIED");
     assert.equal(moved.status === "REJECTED" && moved.rejection.code, "CATEGORY_NOT_FOUND");
+  });
+});
+
+Deno.test("handleCommand() handles commands for other entities while one is held", async () => {
+  await withDatabases(async ({ write, read }) => {
+    const toys = crypto.randomUUID();
+    const kite = crypto.randomUUID();
+    const ball = crypto.randomUUID();
+    await handleCommand(write, commandEnvelope("CreateCategory", toys, { name: "Toys" }));
+    for (const [id, name] of [[kite, "Kite"], [ball, "Ball"]]) {
+      await handleCommand(
+        write,
+        commandEnvelope("CreateProduct", id!, { name: name!, price: "9.99", categoryId: toys }),
+      );
+    }
+
+    const held = holdingCategoryReads(write);
+    const moving = handleCommand(
+      held.sql,
+      commandEnvelope("UpdateProduct", kite, { id: kite, categoryId: toys, price: "5.00" }),
+    );
+    await held.reached;
+    // Neither touches the kite, Toys, or the name "Toys": both finish while the kite is held.
+    const others = Promise.all([
+      handleCommand(
+        write,
+        commandEnvelope("CreateCategory", crypto.randomUUID(), { name: "Books" }),
+      ),
+      handleCommand(
+        write,
+        commandEnvelope("UpdateProduct", ball, { id: ball, name: "Beach ball" }),
+      ),
+    ]);
+    const finished = await within(others, 10_000);
+    held.release();
+    const [[books, renamed], moved] = await Promise.all([others, moving]);
+
+    assert.ok(finished, "the other commands waited for the held one");
+    assert.deepEqual([books.status, renamed.status, moved.status], [
+      "APPLIED",
+      "APPLIED",
+      "APPLIED",
+    ]);
+    await project({ write, read });
+    assert.deepEqual(plain(await readSide(read)), plain(await writeSide(write)));
+  });
+});
+
+Deno.test("handleCommand() lets one of two concurrent claims on a name or a key win, and refuses the other", async () => {
+  await withDatabases(async ({ write, read }) => {
+    for (let round = 0; round < 10; round += 1) {
+      const [first, second] = await Promise.all([
+        handleCommand(
+          write,
+          commandEnvelope("CreateCategory", crypto.randomUUID(), { name: `Kites ${round}` }),
+        ),
+        handleCommand(
+          write,
+          commandEnvelope("CreateCategory", crypto.randomUUID(), { name: `KITES ${round}` }),
+        ),
+      ]);
+      const codes = [first, second].map((outcome) =>
+        outcome.status === "REJECTED" ? outcome.rejection.code : outcome.status
+      ).sort();
+      assert.deepEqual(codes, ["APPLIED", "CATEGORY_NAME_TAKEN"], `names, round ${round}`);
+
+      const key = { idempotencyKey: `create-${round}` };
+      const claims = await Promise.all([
+        handleCommand(
+          write,
+          commandEnvelope("CreateCategory", crypto.randomUUID(), { name: `A ${round}` }, key),
+        ),
+        handleCommand(
+          write,
+          commandEnvelope("CreateCategory", crypto.randomUUID(), { name: `B ${round}` }, key),
+        ),
+      ]);
+      const keyCodes = claims.map((outcome) =>
+        outcome.status === "REJECTED" ? outcome.rejection.code : outcome.status
+      ).sort();
+      assert.deepEqual(keyCodes, ["APPLIED", "IDEMPOTENCY_KEY_REUSED"], `keys, round ${round}`);
+    }
+    await project({ write, read });
+    assert.deepEqual(plain(await readSide(read)), plain(await writeSide(write)));
   });
 });
 
