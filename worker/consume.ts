@@ -92,6 +92,12 @@ interface Partition {
   consumerTag: string;
   /** Every message of the partition, handled one after the other in arrival order. */
   chain: Promise<void>;
+  /**
+   * Handled commands waiting for the projection that makes their outcome
+   * readable, after which each is acknowledged. The next command is handled
+   * meanwhile.
+   */
+  settling: Set<Promise<void>>;
   /** Set once releasing the partition has begun. */
   closing: boolean;
   /** Set when releasing ran out of time: start no new message. */
@@ -348,6 +354,23 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
         envelope,
       );
     }
+    const settling = settle(part, message, command, () => describe(envelope, handled.value))
+      .catch((error) => log(`cannot settle ${command}: ${messageOf(error)}`));
+    part.settling.add(settling);
+    void settling.finally(() => part.settling.delete(settling));
+  }
+
+  /**
+   * Projects, then acknowledges a handled command. Until then RabbitMQ keeps
+   * it: a worker that dies in between has it delivered again, found handled,
+   * and projected.
+   */
+  async function settle(
+    part: Partition,
+    message: amqp.ConsumeMessage,
+    command: string,
+    outcome: () => string,
+  ): Promise<void> {
     const projected = await attempt(
       `project after ${command}`,
       options.project,
@@ -361,7 +384,13 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
         }; the next projection will catch up`,
       );
     }
-    if (ack(part.channel, message)) log(describe(envelope, handled.value));
+    if (ack(part.channel, message)) log(outcome());
+  }
+
+  /** Resolves once every command delivered so far is handled and settled. */
+  async function idle(part: Partition): Promise<void> {
+    await part.chain;
+    await Promise.all([...part.settling]);
   }
 
   function acceptedCommandOf(message: amqp.Message): AcceptedCommand | undefined {
@@ -416,6 +445,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
       channel,
       consumerTag: "",
       chain: Promise.resolve(),
+      settling: new Set(),
       closing: false,
       draining: false,
       leaving: new AbortController(),
@@ -451,7 +481,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
         );
       }
     }
-    if (!(await within(part.chain, Math.max(0, deadline - Date.now())))) {
+    if (!(await within(idle(part), Math.max(0, deadline - Date.now())))) {
       log(
         `releasing partition ${part.partition} with commands still in hand after ${graceMs} ms; ` +
           "RabbitMQ will deliver them again",
@@ -459,7 +489,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
     }
     part.draining = true;
     part.leaving.abort();
-    await within(part.chain, 1000);
+    await within(idle(part), 1000);
     consuming.delete(part.partition);
     session.partitions.delete(part.partition);
     if (!session.isClosed && !(await within(part.channel.close(), BROKER_CALL_MS))) {
