@@ -41,6 +41,16 @@ const PRESENCE_LOCKS = 4_711_003;
 const PARTITION_LOCKS = 4_711_004;
 
 /**
+ * Counts this worker among the live workers from now on, on the session that
+ * startPartitionLeases() will use: call it before the slower steps of
+ * starting, so that workers started together share the partitions from their
+ * first tick instead of the first one taking them all and handing half back.
+ */
+export async function announceWorker(sql: postgres.Sql): Promise<void> {
+  await sql`select pg_advisory_lock(${PRESENCE_LOCKS}::int, pg_backend_pid())`;
+}
+
+/**
  * Shares the partitions fairly among the live workers with PostgreSQL
  * session advisory locks, taken on `sql`: a pool of one connection of the
  * write database reserved for this (give it `max: 1` and no max_lifetime).
@@ -88,9 +98,7 @@ export function startPartitionLeases(
           select objid::int from pg_locks where locktype = 'advisory' and objsubid = 2 and granted
             and pid = pg_backend_pid() and classid = ${PARTITION_LOCKS}::int::oid
         ) as partitions`;
-    if (!state?.present) {
-      await sql`select pg_advisory_lock(${PRESENCE_LOCKS}::int, pg_backend_pid())`;
-    }
+    if (!state?.present) await announceWorker(sql);
     const locked = new Set(state?.partitions ?? []);
     for (const partition of [...held]) {
       if (locked.has(partition) || await tryLock(partition)) continue;
@@ -114,12 +122,12 @@ export function startPartitionLeases(
         and granted and database = (select oid from pg_database where datname = current_database())`;
     const workers = Math.max(1, count?.workers ?? 1);
     const share = Math.ceil(options.partitions / workers);
-    const given: number[] = [];
-    for (const partition of [...held].sort((a, b) => b - a)) {
-      if (held.size <= share || stopped) break;
-      await release(partition);
-      given.push(partition);
-    }
+    // Give the excess back all at once: each is free for the others as soon
+    // as its commands in hand are done.
+    const given = stopped
+      ? []
+      : [...held].sort((a, b) => b - a).slice(0, Math.max(0, held.size - share));
+    await Promise.all(given.map(release));
     const taken: number[] = [];
     for (let partition = 0; partition < options.partitions; partition++) {
       if (held.size >= share || stopped) break;

@@ -5,7 +5,7 @@ import { recordAccepted, recordFailed } from "./command_status.ts";
 import type { WorkerConfig } from "./config.ts";
 import { startConsumer } from "./consume.ts";
 import { type Clock, handleCommand } from "./handle_command.ts";
-import { startPartitionLeases } from "./partition_leases.ts";
+import { announceWorker, startPartitionLeases } from "./partition_leases.ts";
 import { project, type ProjectionReport } from "./project.ts";
 
 /** Options of startWorker(). */
@@ -97,6 +97,7 @@ export async function startWorker(
         `caught up: projected ${caughtUp.events} events and ${caughtUp.commands} command outcomes`,
       );
     }
+    await announceWorker(leaseSession);
     const consumer = await startConsumer({
       amqpUrl: config.amqpUrl,
       prefetch: config.prefetch,
