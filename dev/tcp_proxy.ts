@@ -2,13 +2,18 @@ import { freePort } from "./sandbox.ts";
 
 /**
  * Test helper: a TCP proxy in front of a real server (RabbitMQ, PostgreSQL)
- * that a test can open, cut and stall, to play an outage without touching the
- * server itself.
+ * that a test can open, cut, stall or slow down, to play an outage or a
+ * distant server without touching the server itself.
  */
 export class TcpProxy {
   readonly port: number;
   /** While true, bytes from the server are dropped: the server seems to stop answering. */
   stalled = false;
+  /**
+   * Added to every round trip, in milliseconds: bytes from the server are
+   * passed on this much later, in order, as if the server were on another host.
+   */
+  delayMs = 0;
   readonly #target: { hostname: string; port: number };
   #listener: Deno.Listener | undefined;
   readonly #connections = new Set<Deno.Conn>();
@@ -72,14 +77,34 @@ export class TcpProxy {
 
   async #pump(from: Deno.Conn, to: Deno.Conn, fromServer: boolean): Promise<void> {
     const buffer = new Uint8Array(64 * 1024);
+    // Delayed chunks go out one after the other, each at its own time.
+    let delayed: Promise<void> = Promise.resolve();
+    const writeAll = async (bytes: Uint8Array) => {
+      let written = 0;
+      while (written < bytes.length) written += await to.write(bytes.subarray(written));
+    };
     try {
       while (true) {
         const n = await from.read(buffer);
         if (n === null) break;
         if (fromServer && this.stalled) continue;
-        let written = 0;
-        while (written < n) written += await to.write(buffer.subarray(written, n));
+        if (!fromServer || this.delayMs <= 0) {
+          await delayed;
+          await writeAll(buffer.subarray(0, n));
+          continue;
+        }
+        const chunk = buffer.slice(0, n);
+        const due = performance.now() + this.delayMs;
+        delayed = delayed.then(async () => {
+          const wait = due - performance.now();
+          if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+          await writeAll(chunk);
+        }).catch(() => {
+          // Cut: end the reading side too.
+          closeQuietly(from);
+        });
       }
+      await delayed;
     } catch {
       // Cut.
     }

@@ -4,6 +4,7 @@
  */
 import postgres from "postgres";
 import type { Sandbox } from "../sandbox.ts";
+import { TcpProxy } from "../tcp_proxy.ts";
 import { sleep } from "./_load.ts";
 
 /** Pools on the sandbox's write and read databases. */
@@ -283,4 +284,23 @@ export async function countFailed(read: postgres.Sql): Promise<number> {
 export async function countAllHandled(write: postgres.Sql): Promise<number> {
   const [row] = await write<{ handled: number }[]>`select count(*)::int as handled from commands`;
   return row?.handled ?? 0;
+}
+
+/**
+ * A proxy, open, in front of the sandbox's PostgreSQL, and the services'
+ * database URLs rewritten to go through it. Both databases live on the same
+ * server: one proxy serves both.
+ */
+export function databasesBehindProxy(
+  sandbox: Sandbox,
+): { proxy: TcpProxy; env: { WRITE_DATABASE_URL: string; READ_DATABASE_URL: string } } {
+  const write = TcpProxy.inFrontOf(sandbox.env.WRITE_DATABASE_URL, 5432);
+  write.proxy.open();
+  const read = new URL(sandbox.env.READ_DATABASE_URL);
+  read.hostname = "127.0.0.1";
+  read.port = String(write.proxy.port);
+  return {
+    proxy: write.proxy,
+    env: { WRITE_DATABASE_URL: write.url, READ_DATABASE_URL: read.toString() },
+  };
 }

@@ -5,6 +5,7 @@ import {
   auditExactlyOnce,
   countAllHandled,
   countFailed,
+  databasesBehindProxy,
   describeReadWrite,
   exactlyOnceHolds,
   openDatabases,
@@ -163,14 +164,9 @@ Deno.test("PostgreSQL away for 30 s: nothing dead-lettered, nothing lost, backlo
       {},
       {
         envFor(sandbox) {
-          const write = TcpProxy.inFrontOf(sandbox.env.WRITE_DATABASE_URL, 5432);
-          proxy = write.proxy;
-          proxy.open();
-          // Both databases live on the same server: one proxy serves both.
-          const read = new URL(sandbox.env.READ_DATABASE_URL);
-          read.hostname = "127.0.0.1";
-          read.port = String(proxy.port);
-          return { WRITE_DATABASE_URL: write.url, READ_DATABASE_URL: read.toString() };
+          const behind = databasesBehindProxy(sandbox);
+          proxy = behind.proxy;
+          return behind.env;
         },
         onLog: log.onLog,
       },
