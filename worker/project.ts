@@ -96,17 +96,31 @@ async function checkpoints(sql: postgres.Sql | Tx, lock: boolean) {
 
 /**
  * Reads the next batch from the write database in one repeatable-read
- * snapshot. Only rows of transactions older than the snapshot's xmin are
- * taken: every such transaction has ended, so no row can later commit in
- * front of the ones taken (a sequence alone would let a late commit of a
- * lower position slip behind the checkpoint). Command outcomes are taken only
+ * snapshot. Only rows of transactions older than the oldest one still
+ * running in this database are taken: every such transaction has ended, so
+ * no row can later commit in front of the ones taken (a sequence alone would
+ * let a late commit of a lower position slip behind the checkpoint). Command outcomes are taken only
  * for transactions whose events are all in this batch or earlier ones, so an
  * outcome never becomes readable before its effects.
  */
 function readBatch(write: postgres.Sql, from: { events: Mark; commands: Mark }, size: number) {
   return write.begin("isolation level repeatable read read only", async (tx): Promise<Batch> => {
+    // The oldest transaction still running in this database (or, with none,
+    // the snapshot's xmax). Transactions of other databases on the server
+    // cannot write here, so they hold nothing back.
     const [snapshot] = await tx<{ horizon: string }[]>`
-      select pg_snapshot_xmin(pg_current_snapshot())::text as horizon`;
+      select coalesce(
+        (
+          select min(running) from pg_snapshot_xip(snapshot) as running
+          where not exists (
+            select 1 from pg_stat_activity
+            where datname is distinct from current_database()
+              and backend_xid = (running::text::numeric % 4294967296)::text::xid
+          )
+        ),
+        pg_snapshot_xmax(snapshot)
+      )::text as horizon
+      from pg_current_snapshot() as snapshot`;
     const horizon = BigInt(snapshot!.horizon);
     const past = (mark: Mark) =>
       tx`(transaction_id, position) > (${mark.transactionId.toString()}::xid8, ${mark.position.toString()})`;

@@ -241,3 +241,19 @@ Deno.test("project() replaces an ACCEPTED or FAILED row of a command with its ou
     ]);
   });
 });
+
+Deno.test("project() is not held back by a transaction open in another database", async () => {
+  await withDatabases(async ({ write, read }) => {
+    await read.begin(async (elsewhere) => {
+      // An open transaction with an id, older than the command below, in the read database.
+      await elsewhere`select pg_current_xact_id()`;
+      await handleCommand(
+        write,
+        commandEnvelope("CreateCategory", crypto.randomUUID(), { name: "A" }),
+      );
+      const report = await project({ write, read });
+      assert.deepEqual(report, { events: 1, commands: 1, heldBack: false });
+    });
+    assert.deepEqual(await categoryNames(read), ["A"]);
+  });
+});
