@@ -99,9 +99,9 @@ async function checkpoints(sql: postgres.Sql | Tx, lock: boolean) {
  * snapshot. Only rows of transactions older than the oldest one still
  * running in this database are taken: every such transaction has ended, so
  * no row can later commit in front of the ones taken (a sequence alone would
- * let a late commit of a lower position slip behind the checkpoint). Command outcomes are taken only
- * for transactions whose events are all in this batch or earlier ones, so an
- * outcome never becomes readable before its effects.
+ * let a late commit of a lower position slip behind the checkpoint). Command
+ * outcomes are taken only for transactions whose events are all in this batch
+ * or earlier ones, so an outcome never becomes readable before its effects.
  */
 function readBatch(write: postgres.Sql, from: { events: Mark; commands: Mark }, size: number) {
   return write.begin("isolation level repeatable read read only", async (tx): Promise<Batch> => {
