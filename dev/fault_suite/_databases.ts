@@ -5,6 +5,7 @@
 import postgres from "postgres";
 import type { Sandbox } from "../sandbox.ts";
 import { TcpProxy } from "../tcp_proxy.ts";
+import { compareModels, type ModelDifference } from "../../worker/verify.ts";
 import { sleep } from "./_load.ts";
 
 /** Pools on the sandbox's write and read databases. */
@@ -181,69 +182,23 @@ export interface ReadWriteDifference {
   examples: string[];
 }
 
-function keyed<T extends { id: string }>(rows: T[]): Map<string, string> {
-  return new Map(rows.map((row) => [row.id, JSON.stringify(row)]));
-}
-
-function differences(write: Map<string, string>, read: Map<string, string>, examples: string[]) {
-  let count = 0;
-  for (const id of new Set([...write.keys(), ...read.keys()])) {
-    const a = write.get(id);
-    const b = read.get(id);
-    if (a === b) continue;
-    count++;
-    if (examples.length < 5) examples.push(`write ${a ?? "(none)"} / read ${b ?? "(none)"}`);
-  }
-  return count;
-}
-
 /**
- * Compares the read database with the write database: every category (id,
- * name, version), every product (id, name, price, category and its name,
- * version) and every handled command's outcome (status, code). Commands the
- * read side knows only as ACCEPTED or FAILED are compared only if the write
- * side handled them.
+ * Compares the read database with the write database as `deno task verify`
+ * does: every category, product and handled command's outcome, field by field.
  */
 export async function compareReadWrite(
   write: postgres.Sql,
   read: postgres.Sql,
 ): Promise<ReadWriteDifference> {
-  const examples: string[] = [];
-  const categories = differences(
-    keyed(
-      await write<{ id: string }[]>`
-      select id, name, version from categories order by id`,
-    ),
-    keyed(
-      await read<{ id: string }[]>`
-      select id, name, version from category_view order by id`,
-    ),
-    examples,
-  );
-  const products = differences(
-    keyed(
-      await write<{ id: string }[]>`
-      select p.id, p.name, p.price::text as price, p.category_id, c.name as category_name,
-        p.version
-      from products p join categories c on c.id = p.category_id order by p.id`,
-    ),
-    keyed(
-      await read<{ id: string }[]>`
-      select id, name, price::text as price, category_id, category_name, version
-      from product_view order by id`,
-    ),
-    examples,
-  );
-  const handled = await write<{ id: string }[]>`
-    select command_id as id, status, code from commands order by command_id`;
-  const shown = await read<{ id: string }[]>`
-    select command_id as id, status, code from command_view
-    where status in ('APPLIED', 'REJECTED') or command_id = any(${
-    handled.map((row) => row.id)
-  }::uuid[])
-    order by command_id`;
-  const commands = differences(keyed(handled), keyed(shown), examples);
-  return { categories, products, commands, examples };
+  const { differences } = await compareModels(write, read);
+  const count = (kind: ModelDifference["kind"]) =>
+    differences.filter((difference) => difference.kind === kind).length;
+  return {
+    categories: count("category"),
+    products: count("product"),
+    commands: count("command"),
+    examples: differences.slice(0, 5).map(({ kind, id, what }) => `${kind} ${id}: ${what}`),
+  };
 }
 
 /** Compares until the read side has caught up (or timeoutMs has passed); answers the last comparison. */

@@ -1,0 +1,186 @@
+/**
+ * Compares the read model with the write model it is projected from: every
+ * category, every product and every handled command's outcome, field by
+ * field. The work behind `deno task verify`.
+ */
+import type postgres from "postgres";
+
+/** One way in which the read model differs from the write model. */
+export interface ModelDifference {
+  kind: "category" | "product" | "command";
+  id: string;
+  /** "missing from the read model", or `price: read "9.99", write "10.00"`. */
+  what: string;
+}
+
+/** What compareModels() found. */
+export interface ModelComparison {
+  /** Rows compared, per kind, on the write side. */
+  counts: { categories: number; products: number; commands: number };
+  differences: ModelDifference[];
+}
+
+type Row = Record<string, string | null>;
+
+// Every column is read as text, so values compare exactly as stored.
+const writeCategories = (sql: postgres.Sql) =>
+  sql<Row[]>`
+    select c.id::text, c.name, c.version::text,
+      (select count(*) from products p where p.category_id = c.id)::text as product_count,
+      c.created_at::text, c.updated_at::text
+    from categories c`;
+const readCategories = (sql: postgres.Sql) =>
+  sql<Row[]>`
+    select id::text, name, version::text, product_count::text, created_at::text, updated_at::text
+    from category_view`;
+const writeProducts = (sql: postgres.Sql) =>
+  sql<Row[]>`
+    select p.id::text, p.name, p.price::text, p.category_id::text, c.name as category_name,
+      p.version::text, p.created_at::text, p.updated_at::text
+    from products p join categories c on c.id = p.category_id`;
+const readProducts = (sql: postgres.Sql) =>
+  sql<Row[]>`
+    select id::text, name, price::text, category_id::text, category_name, version::text,
+      created_at::text, updated_at::text
+    from product_view`;
+const writeCommands = (sql: postgres.Sql) =>
+  sql<Row[]>`
+    select command_id::text as id, type, aggregate_id::text, status, code, message,
+      current_version::text, accepted_at::text, handled_at::text
+    from commands`;
+// ACCEPTED and FAILED rows have no counterpart in the write model: they are
+// commands not handled yet, or dead-lettered.
+const readCommands = (sql: postgres.Sql) =>
+  sql<Row[]>`
+    select command_id::text as id, type, aggregate_id::text, status, code, message,
+      current_version::text, accepted_at::text, handled_at::text
+    from command_view where status in ('APPLIED', 'REJECTED')`;
+
+function differencesOf(
+  kind: ModelDifference["kind"],
+  write: Row[],
+  read: Row[],
+): ModelDifference[] {
+  const readById = new Map(read.map((row) => [row.id!, row]));
+  const differences: ModelDifference[] = [];
+  for (const written of write) {
+    const id = written.id!;
+    const shown = readById.get(id);
+    readById.delete(id);
+    if (!shown) {
+      differences.push({ kind, id, what: "missing from the read model" });
+      continue;
+    }
+    const fields = Object.keys(written).filter((field) => written[field] !== shown[field]);
+    if (fields.length === 0) continue;
+    const what = fields.map((field) =>
+      `${field}: read ${JSON.stringify(shown[field])}, write ${JSON.stringify(written[field])}`
+    ).join("; ");
+    differences.push({ kind, id, what });
+  }
+  for (const id of readById.keys()) {
+    differences.push({ kind, id, what: "in the read model only" });
+  }
+  return differences;
+}
+
+/** Compares the two models as they are now. */
+export async function compareModels(
+  write: postgres.Sql,
+  read: postgres.Sql,
+): Promise<ModelComparison> {
+  const [categories, products, commands] = await Promise.all([
+    Promise.all([writeCategories(write), readCategories(read)]),
+    Promise.all([writeProducts(write), readProducts(read)]),
+    Promise.all([writeCommands(write), readCommands(read)]),
+  ]);
+  return {
+    counts: {
+      categories: categories[0].length,
+      products: products[0].length,
+      commands: commands[0].length,
+    },
+    differences: [
+      ...differencesOf("category", ...categories),
+      ...differencesOf("product", ...products),
+      ...differencesOf("command", ...commands),
+    ],
+  };
+}
+
+/** Where a log ends: its last (transaction id, position). */
+interface LogEnd {
+  transactionId: bigint;
+  position: bigint;
+}
+
+/** How far the write logs go, and how far the projection has applied them. */
+async function progress(write: postgres.Sql, read: postgres.Sql) {
+  const [logs] = await write<{ events: string | null; commands: string | null }[]>`
+    select
+      (select transaction_id::text || ' ' || position from events
+        order by transaction_id desc, position desc limit 1) as events,
+      (select transaction_id::text || ' ' || position from commands
+        order by transaction_id desc, position desc limit 1) as commands`;
+  const marks = await read<{ name: string; mark: string }[]>`
+    select name, transaction_id::text || ' ' || position as mark from projection_checkpoints
+    where name in ('events', 'commands')`;
+  const parse = (text: string | null | undefined): LogEnd => {
+    const [transactionId, position] = (text ?? "0 0").split(" ");
+    return { transactionId: BigInt(transactionId!), position: BigInt(position!) };
+  };
+  const behind = (log: LogEnd, applied: LogEnd) =>
+    log.transactionId > applied.transactionId ||
+    (log.transactionId === applied.transactionId && log.position > applied.position);
+  const checkpoint = (name: string) => parse(marks.find((mark) => mark.name === name)?.mark);
+  const ends = `${logs?.events ?? ""}|${logs?.commands ?? ""}`;
+  return {
+    /** Changes whenever a write transaction commits. */
+    ends,
+    caughtUp: !behind(parse(logs?.events), checkpoint("events")) &&
+      !behind(parse(logs?.commands), checkpoint("commands")),
+  };
+}
+
+/** Options of verifyModels(). */
+export interface VerifyOptions {
+  /** How long to wait for the projection to catch up with the write logs, in ms. Default 10000. */
+  catchUpMs?: number;
+  /** How many times to compare again while commands keep arriving. Default 5. */
+  attempts?: number;
+}
+
+/** What verifyModels() found. */
+export interface Verification extends ModelComparison {
+  /** Whether the projection had applied everything written when the models were compared. */
+  caughtUp: boolean;
+}
+
+/**
+ * Compares the models once the projection has caught up with the write logs
+ * (waiting up to catchUpMs). A difference can be a row projected a moment
+ * later than it was read: while commands keep arriving, it compares again,
+ * and a difference counts only when the write logs did not move during the
+ * comparison that found it.
+ */
+export async function verifyModels(
+  write: postgres.Sql,
+  read: postgres.Sql,
+  options: VerifyOptions = {},
+): Promise<Verification> {
+  const deadline = Date.now() + (options.catchUpMs ?? 10_000);
+  const attempts = options.attempts ?? 5;
+  for (let attempt = 1;; attempt++) {
+    let before = await progress(write, read);
+    while (!before.caughtUp && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      before = await progress(write, read);
+    }
+    const comparison = await compareModels(write, read);
+    const after = await progress(write, read);
+    const settled = after.ends === before.ends && before.caughtUp;
+    if (comparison.differences.length === 0 || settled || attempt >= attempts) {
+      return { ...comparison, caughtUp: before.caughtUp };
+    }
+  }
+}
