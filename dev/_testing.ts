@@ -22,6 +22,8 @@ export interface SystemOptions {
   workers?: number;
   /** WORKER_CONCURRENCY of every worker. Default: the worker's own. */
   workerConcurrency?: number;
+  /** How many gateway processes the stack runs ("gateway", "gateway-2", …). Default 1. */
+  gateways?: number;
   /**
    * Environment for the services derived from the sandbox, applied over the
    * sandbox's and `env`'s, for instance URLs that go through a TcpProxy. Runs
@@ -56,6 +58,7 @@ export async function withSystem(
       env: { ...sandbox.env, ...env, ...derived },
       workers: options.workers,
       workerConcurrency: options.workerConcurrency,
+      moreGatewayPorts: Array.from({ length: (options.gateways ?? 1) - 1 }, () => freePort()),
       log: (service, line) => {
         const entry = `${service.padEnd(7)} | ${line}`;
         if (verbose) console.log(entry);

@@ -3,10 +3,11 @@ export const serviceNames = ["worker", "query", "command", "gateway"] as const;
 export type ServiceName = (typeof serviceNames)[number];
 
 /**
- * One process of a stack: a service, or one of several workers. The first
- * worker is "worker", the others "worker-2", "worker-3", …
+ * One process of a stack: a service, or one of several workers or gateways.
+ * The first worker is "worker", the others "worker-2", "worker-3", …; the
+ * same for gateways.
  */
-export type ProcessName = ServiceName | `worker-${number}`;
+export type ProcessName = ServiceName | `worker-${number}` | `gateway-${number}`;
 
 /** Ports the services listen on. */
 export interface StackPorts {
@@ -34,6 +35,11 @@ export interface StackOptions {
   workers?: number;
   /** WORKER_CONCURRENCY of every worker. Default: the worker's own default (or `env`'s). */
   workerConcurrency?: number;
+  /**
+   * Ports of more gateway processes, "gateway-2", "gateway-3", …, beside
+   * the one on ports.gateway. Default: none.
+   */
+  moreGatewayPorts?: number[];
 }
 
 /** Options of Stack.stop(). */
@@ -48,6 +54,8 @@ export interface StopOptions {
 export interface Stack {
   ports: StackPorts;
   graphqlUrl: string;
+  /** The /graphql URL of every gateway: graphqlUrl first, then those of moreGatewayPorts. */
+  graphqlUrls: string[];
   /** The worker processes' names: "worker", then "worker-2", … */
   workers: ProcessName[];
   /** Starts one stopped process again and waits until it is ready. */
@@ -71,9 +79,10 @@ export interface Stack {
 
 const colors: Record<ServiceName, number> = { worker: 35, query: 36, command: 33, gateway: 32 };
 
-/** The service a process runs: "worker-2" runs the worker. */
+/** The service a process runs: "worker-2" runs the worker, "gateway-2" the gateway. */
 function serviceOf(process: ProcessName): ServiceName {
-  return process.startsWith("worker") ? "worker" : process as ServiceName;
+  if (process.startsWith("worker")) return "worker";
+  return process.startsWith("gateway") ? "gateway" : process as ServiceName;
 }
 
 function printLine(process: ProcessName, line: string): void {
@@ -127,7 +136,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     );
   }
   const workers = workerNames(workerCount);
-  const processes = new Set<ProcessName>([...workers, "query", "command", "gateway"]);
+  const gatewayPorts = new Map<ProcessName, number>([["gateway", ports.gateway]]);
+  for (const [index, port] of (options.moreGatewayPorts ?? []).entries()) {
+    gatewayPorts.set(`gateway-${index + 2}`, port);
+  }
+  const moreGateways = [...gatewayPorts.keys()].filter((name) => name !== "gateway");
+  const processes = new Set<ProcessName>([
+    ...workers,
+    "query",
+    "command",
+    "gateway",
+    ...moreGateways,
+  ]);
   const env: Record<string, string> = {
     GATEWAY_PORT: String(ports.gateway),
     COMMAND_GRPC_PORT: String(ports.command),
@@ -165,7 +185,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         new URL(`${service}/main.ts`, root).pathname,
       ],
       cwd: root.pathname,
-      env,
+      env: service === "gateway"
+        ? { ...env, GATEWAY_PORT: String(gatewayPorts.get(process)) }
+        : env,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -196,7 +218,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     running.set(process, entry);
 
     const deadline = Date.now() + readyTimeoutMs;
-    while (!(service === "gateway" ? await gatewayReady(ports.gateway) : saidReady)) {
+    while (!(service === "gateway" ? await gatewayReady(gatewayPorts.get(process)!) : saidReady)) {
       if (hasExited || Date.now() > deadline) {
         const why = hasExited ? "it exited" : `not ready after ${readyTimeoutMs} ms`;
         if (running.get(process) === entry) running.delete(process);
@@ -245,7 +267,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   }
 
   async function close(): Promise<void> {
-    for (const process of ["gateway", "command", "query"] as const) await stop(process);
+    for (const process of [...moreGateways, "gateway", "command", "query"] as const) {
+      await stop(process);
+    }
     await Promise.all(workers.map((worker) => stop(worker)));
   }
 
@@ -258,6 +282,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   return {
     ports,
     graphqlUrl: `http://localhost:${ports.gateway}/graphql`,
+    graphqlUrls: [...gatewayPorts.values()].map((port) => `http://localhost:${port}/graphql`),
     workers,
     start,
     stop,

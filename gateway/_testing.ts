@@ -54,6 +54,41 @@ function page<T>(items: T[], request: { page?: { page?: number; perPage?: number
   return items.slice(start, start + perPage);
 }
 
+/**
+ * A keyset page as the fake serves it: sorted by the field (ties by id), after
+ * the row whose id the cursor holds ("c:<id>"), first rows (20 by default).
+ */
+function keysetPage<T extends { id: string }>(
+  items: T[],
+  request: { first?: number; after?: string; sort?: string; direction?: string },
+  keyOf: (item: T, sort: string) => string | number,
+) {
+  const sort = request.sort || "NAME";
+  const sign = request.direction === "DESC" ? -1 : 1;
+  const sorted = [...items].sort((a, b) => {
+    const [x, y] = [keyOf(a, sort), keyOf(b, sort)];
+    return sign * (x < y ? -1 : x > y ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  });
+  const start = request.after
+    ? sorted.findIndex((item) => `c:${item.id}` === request.after) + 1
+    : 0;
+  const first = request.first ?? 20;
+  const edges = sorted.slice(start, start + first).map((node) => ({
+    cursor: `c:${node.id}`,
+    node,
+  }));
+  return {
+    edges,
+    pageInfo: {
+      hasNextPage: start + first < sorted.length,
+      hasPreviousPage: start > 0,
+      startCursor: edges[0]?.cursor ?? "",
+      endCursor: edges.at(-1)?.cursor ?? "",
+    },
+    totalCount: sorted.length,
+  };
+}
+
 /** A gRPC ServiceError as @grpc/grpc-js makes them. */
 export function serviceError(
   code: grpc.status,
@@ -234,6 +269,35 @@ export class FakeBackends {
           minPrice: prices.length ? format(Math.min(...prices)) : "",
           maxPrice: prices.length ? format(Math.max(...prices)) : "",
         };
+      }),
+    PageProducts: (request, options) =>
+      this.#record("PageProducts", request, options, () => {
+        const filter = request.filter ?? {};
+        const matches = [...this.products.values()].filter((product) =>
+          (filter.categoryId === undefined || product.categoryId === filter.categoryId) &&
+          (filter.nameContains === undefined ||
+            product.name.toLowerCase().includes(filter.nameContains.toLowerCase())) &&
+          (filter.minPrice === undefined || cents(product.price) >= cents(filter.minPrice)) &&
+          (filter.maxPrice === undefined || cents(product.price) <= cents(filter.maxPrice))
+        );
+        return keysetPage(matches, request, (product, sort) =>
+          sort === "PRICE"
+            ? cents(product.price)
+            : sort === "CREATED_AT"
+            ? product.createdAt
+            : product.name);
+      }),
+    PageCategories: (request, options) =>
+      this.#record("PageCategories", request, options, () => {
+        const term = request.filter?.nameContains?.toLowerCase();
+        const matches = [...this.categories.values()].filter((category) =>
+          term === undefined || category.name.toLowerCase().includes(term)
+        );
+        return keysetPage(
+          matches,
+          request,
+          (category, sort) => sort === "CREATED_AT" ? category.createdAt : category.name,
+        );
       }),
     GetCommand: (request, options) =>
       this.#record("GetCommand", request, options, () => {

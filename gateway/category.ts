@@ -7,6 +7,7 @@ import {
   submitCommand,
   vanished,
 } from "./command.ts";
+import { type ConnectionArgs, connectionOf, pageRequestOf } from "./connection.ts";
 import type { GatewayContext } from "./context.ts";
 import { pageOf, uuidOf } from "./validation.ts";
 
@@ -44,6 +45,23 @@ async function categoriesPaginated(
   context: GatewayContext,
 ) {
   return (await context.queries.ListCategories({ page: pageOf(args) })).categories;
+}
+
+type CategoriesConnectionArgs = ConnectionArgs<"NAME" | "CREATED_AT"> & {
+  filter?: { nameContains?: string | null } | null;
+};
+
+async function categoriesConnection(
+  _: unknown,
+  args: CategoriesConnectionArgs,
+  context: GatewayContext,
+) {
+  const nameContains = args.filter?.nameContains;
+  const page = await context.queries.PageCategories({
+    ...pageRequestOf(args),
+    filter: nameContains == null ? {} : { nameContains },
+  });
+  return connectionOf(page);
 }
 
 async function categoryStatistics(_: unknown, _args: unknown, context: GatewayContext) {
@@ -158,6 +176,7 @@ export const categoryResolvers = {
     categoriesPaginated,
     categoryStatistics,
     categoryExists,
+    categoriesConnection,
   },
   Mutation: {
     createCategory,

@@ -127,6 +127,24 @@ function orNull(text: string): string | null {
   return text === "" ? null : text;
 }
 
+/**
+ * A command's status as the Command type shows it, the same for command(id)
+ * and commandUpdated(id): the fields the read side leaves empty are null.
+ */
+export function commandOf(status: CommandStatus) {
+  return {
+    id: status.commandId,
+    type: status.type,
+    aggregateId: status.aggregateId,
+    status: status.status,
+    code: orNull(status.code),
+    message: orNull(status.message),
+    currentVersion: status.currentVersion ?? null,
+    acceptedAt: status.acceptedAt,
+    handledAt: orNull(status.handledAt),
+  };
+}
+
 async function command(
   _parent: unknown,
   args: { id: string },
@@ -143,17 +161,7 @@ async function command(
   }
   // GetCommand answers only what the read side has stored; PENDING would mean it knows nothing.
   if (status.status === "PENDING") return null;
-  return {
-    id: status.commandId,
-    type: status.type,
-    aggregateId: status.aggregateId,
-    status: status.status,
-    code: orNull(status.code),
-    message: orNull(status.message),
-    currentVersion: status.currentVersion ?? null,
-    acceptedAt: status.acceptedAt,
-    handledAt: orNull(status.handledAt),
-  };
+  return commandOf(status);
 }
 
 /** The `command(id)` query, which follows a command after a submit mutation or COMMAND_PENDING. */

@@ -32,6 +32,8 @@ export interface Loaders {
   categoryById: BatchLoader<string, Category>;
   /** A category's products, through one ListProducts({ categoryIds }) call per batch. */
   productsByCategoryId: BatchLoader<string, Product[]>;
+  /** Products by id, through one GetProducts call per batch. */
+  productById: BatchLoader<string, Product>;
   /** Forgets what was loaded, after a write. */
   clearAll(): void;
 }
@@ -59,6 +61,8 @@ const queryMethods = [
   "GetProducts",
   "ListProducts",
   "GetProductStatistics",
+  "PageProducts",
+  "PageCategories",
   "GetCommand",
   "WaitForCommand",
 ] as const satisfies readonly (keyof QueryRequests)[];
@@ -130,12 +134,18 @@ function createLoaders(queries: QueryCalls): Loaders {
     for (const product of products) byCategory.get(product.categoryId)?.push(product);
     return byCategory;
   });
+  const productById = new BatchLoader<string, Product>(async (ids) => {
+    const { products } = await queries.GetProducts({ ids });
+    return new Map(products.map((product) => [product.id, product]));
+  });
   return {
     categoryById,
     productsByCategoryId,
+    productById,
     clearAll() {
       categoryById.clearAll();
       productsByCategoryId.clearAll();
+      productById.clearAll();
     },
   };
 }

@@ -6,8 +6,10 @@ import { commandResolvers } from "./command.ts";
 import type { GatewayConfig } from "./config.ts";
 import { callMetadata, type CommandCalls, createContext, type QueryCalls } from "./context.ts";
 import type { Backend } from "./grpc_errors.ts";
+import type { ChangeSource } from "./change_feed.ts";
 import { productResolvers } from "./product.ts";
 import { typeDefs } from "./schema.ts";
+import { subscriptionResolvers } from "./subscriptions.ts";
 
 /** The gateway's version, as /health reports it. */
 export const version = "0.1.0";
@@ -42,6 +44,13 @@ export interface GatewayOptions {
   logging?: boolean | YogaLogger | LogLevel;
   /** The clock of /health and /ready timestamps. Default: the system clock. */
   now?: () => Date;
+  /**
+   * The read model's changes, for subscriptions: a GrpcChangeSource in
+   * production. Without one, subscribing fails with SERVICE_UNAVAILABLE.
+   */
+  changes?: ChangeSource;
+  /** Changes a subscription may have waiting for its client. Default SUBSCRIPTION_BUFFER (256). */
+  subscriptionBufferSize?: number;
 }
 
 /** The HTTP handler of the gateway, ready for `Deno.serve`. */
@@ -80,7 +89,15 @@ export function createGateway(options: GatewayOptions): Gateway {
   const yoga = createYoga({
     schema: createSchema({
       typeDefs,
-      resolvers: [categoryResolvers, productResolvers, commandResolvers],
+      resolvers: [
+        categoryResolvers,
+        productResolvers,
+        commandResolvers,
+        subscriptionResolvers({
+          changes: options.changes,
+          bufferSize: options.subscriptionBufferSize,
+        }),
+      ],
     }),
     context: ({ request }) => createContext({ commands, queries, config }, request),
     graphqlEndpoint: "/graphql",

@@ -228,10 +228,38 @@ Deno.test("createGateway() reports an unreachable query service", async () => {
   assert.equal(result.errors?.[0]?.extensions?.code, "SERVICE_UNAVAILABLE");
 });
 
-Deno.test("createGateway() declares no subscriptions yet", async () => {
+Deno.test("createGateway() declares the seed's subscriptions and commandUpdated", async () => {
   const { gqlData } = testGateway();
-  const data = await gqlData<{ __schema: { subscriptionType: unknown } }>(
-    "{ __schema { subscriptionType { name } } }",
+  const data = await gqlData<{
+    __schema: {
+      subscriptionType: { fields: { name: string; type: { ofType: { name: string } } }[] };
+    };
+  }>("{ __schema { subscriptionType { fields { name type { ofType { name } } } } } }");
+  assert.deepEqual(
+    data.__schema.subscriptionType.fields.map((field) => [field.name, field.type.ofType.name]),
+    [
+      ["categoryCreated", "Category"],
+      ["categoryUpdated", "Category"],
+      ["categoryDeleted", "Category"],
+      ["productCreated", "Product"],
+      ["productUpdated", "Product"],
+      ["productDeleted", "Product"],
+      ["commandUpdated", "Command"],
+    ],
   );
-  assert.equal(data.__schema.subscriptionType, null);
+});
+
+Deno.test("createGateway() without a change feed refuses subscriptions with SERVICE_UNAVAILABLE", async () => {
+  const { gateway } = testGateway();
+  const response = await gateway.fetch(
+    new Request("http://localhost/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "text/event-stream" },
+      body: JSON.stringify({ query: "subscription { categoryCreated { id } }" }),
+    }),
+  );
+  assert.match(response.headers.get("content-type") ?? "", /^text\/event-stream/);
+  const body = await response.text();
+  assert.match(body, /"code":"SERVICE_UNAVAILABLE"/);
+  assert.match(body, /event: complete/);
 });

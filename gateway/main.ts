@@ -3,7 +3,8 @@
  * (lazily) to the command and query services, and serves HTTP until SIGINT or
  * SIGTERM.
  */
-import { createCommandClient, createQueryClient } from "@catalog/proto";
+import { createChangeFeedClient, createCommandClient, createQueryClient } from "@catalog/proto";
+import { GrpcChangeSource } from "./change_feed.ts";
 import { parseConfig } from "./config.ts";
 import { createGateway } from "./gateway.ts";
 
@@ -21,7 +22,13 @@ async function main(): Promise<void> {
 
   const commands = createCommandClient(config.commandServiceAddress);
   const queries = createQueryClient(config.queryServiceAddress);
-  const gateway = createGateway({ commands, queries, config });
+  // One WatchChanges stream for all of this process's subscriptions, started
+  // at once so that the first subscriber need not wait for it.
+  const changes = new GrpcChangeSource(createChangeFeedClient(config.queryServiceAddress), {
+    readyTimeoutMs: config.grpcDeadlineMs,
+  });
+  changes.ready().catch(() => {});
+  const gateway = createGateway({ commands, queries, config, changes });
 
   const { host, port, commandServiceAddress, queryServiceAddress } = config;
   let server: Deno.HttpServer;
@@ -59,6 +66,8 @@ async function main(): Promise<void> {
         resolve();
       }, SHUTDOWN_GRACE_MS);
     });
+    // Subscriptions complete now; their clients may go on with another gateway.
+    changes.close();
     await Promise.race([server.shutdown(), grace]);
     clearTimeout(timer);
     commands.close();

@@ -1,4 +1,4 @@
-import type { CommandStatus, Product, UpdateProductRequest } from "@catalog/proto";
+import type { CommandStatus, Product, ProductFilter, UpdateProductRequest } from "@catalog/proto";
 import {
   type CatalogCommand,
   executeCommand,
@@ -7,6 +7,7 @@ import {
   submitCommand,
   vanished,
 } from "./command.ts";
+import { type ConnectionArgs, connectionOf, pageRequestOf } from "./connection.ts";
 import type { GatewayContext } from "./context.ts";
 import { decimalOf, floatOf, pageOf, priceRangeOf, uuidOf } from "./validation.ts";
 
@@ -15,8 +16,7 @@ type Mutation<Args> = Args & { idempotencyKey?: string | null };
 async function product(_: unknown, args: { id: string }, context: GatewayContext) {
   const id = uuidOf(args.id);
   if (!id) return null;
-  const { products } = await context.queries.GetProducts({ ids: [id] });
-  return products[0] ?? null;
+  return await context.loaders.productById.load(id) ?? null;
 }
 
 async function productByName(_: unknown, args: { name: string }, context: GatewayContext) {
@@ -61,6 +61,37 @@ async function productsByPriceRange(
   return (await context.queries.ListProducts(priceRangeOf(args))).products;
 }
 
+type ProductsConnectionArgs = ConnectionArgs<"NAME" | "PRICE" | "CREATED_AT"> & {
+  filter?: {
+    categoryId?: string | null;
+    minPrice?: number | null;
+    maxPrice?: number | null;
+    nameContains?: string | null;
+  } | null;
+};
+
+/** The filter as the query service takes it: absent for null, prices as decimal strings. */
+function productFilterOf(filter: ProductsConnectionArgs["filter"]): ProductFilter {
+  const request: ProductFilter = {};
+  if (filter?.categoryId != null) request.categoryId = filter.categoryId;
+  if (filter?.minPrice != null) request.minPrice = decimalOf(filter.minPrice);
+  if (filter?.maxPrice != null) request.maxPrice = decimalOf(filter.maxPrice);
+  if (filter?.nameContains != null) request.nameContains = filter.nameContains;
+  return request;
+}
+
+async function productsConnection(
+  _: unknown,
+  args: ProductsConnectionArgs,
+  context: GatewayContext,
+) {
+  const page = await context.queries.PageProducts({
+    ...pageRequestOf(args),
+    filter: productFilterOf(args.filter),
+  });
+  return connectionOf(page);
+}
+
 async function productStatistics(_: unknown, _args: unknown, context: GatewayContext) {
   const statistics = await context.queries.GetProductStatistics({});
   return {
@@ -75,9 +106,7 @@ async function productStatistics(_: unknown, _args: unknown, context: GatewayCon
 
 async function productExists(_: unknown, args: { id: string }, context: GatewayContext) {
   const id = uuidOf(args.id);
-  if (!id) return false;
-  const { products } = await context.queries.GetProducts({ ids: [id] });
-  return products.length > 0;
+  return id !== undefined && await context.loaders.productById.load(id) !== undefined;
 }
 
 function price(parent: Product): number {
@@ -197,6 +226,7 @@ export const productResolvers = {
     productsByPriceRange,
     productStatistics,
     productExists,
+    productsConnection,
   },
   Mutation: {
     createProduct,

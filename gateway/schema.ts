@@ -1,6 +1,6 @@
 /**
- * The GraphQL API. The seed's queries, mutations and types are kept with their
- * exact names; subscriptions are left out until they are delivered for real.
+ * The GraphQL API. The seed's queries, mutations, subscriptions and types are
+ * kept with their exact names.
  */
 export const typeDefs = /* GraphQL */ `
   "A group of products. Its name is unique, ignoring case."
@@ -49,6 +49,91 @@ export const typeDefs = /* GraphQL */ `
     minPrice: Float
     "Null when there are no products."
     maxPrice: Float
+  }
+
+  "Where a page of a connection ends, and the cursors to go on from."
+  type PageInfo {
+    hasNextPage: Boolean!
+    "Whether rows come before this page; false on the first page."
+    hasPreviousPage: Boolean!
+    "Null for an empty page."
+    startCursor: String
+    "Pass as after to get the next page; null for an empty page."
+    endCursor: String
+  }
+
+  enum SortDirection {
+    ASC
+    DESC
+  }
+
+  enum ProductSortField {
+    NAME
+    PRICE
+    CREATED_AT
+  }
+
+  enum CategorySortField {
+    NAME
+    CREATED_AT
+  }
+
+  "Ties go by id, so the order is total and cursors are stable."
+  input ProductOrder {
+    field: ProductSortField! = NAME
+    direction: SortDirection! = ASC
+  }
+
+  "Ties go by id, so the order is total and cursors are stable."
+  input CategoryOrder {
+    field: CategorySortField! = NAME
+    direction: SortDirection! = ASC
+  }
+
+  "Every given condition must hold."
+  input ProductFilter {
+    categoryId: ID
+    "Inclusive; must not exceed maxPrice."
+    minPrice: Float
+    "Inclusive."
+    maxPrice: Float
+    "Part of the name, ignoring case; % and _ are taken literally."
+    nameContains: String
+  }
+
+  input CategoryFilter {
+    "Part of the name, ignoring case; % and _ are taken literally."
+    nameContains: String
+  }
+
+  type ProductEdge {
+    "Opaque; pass as after to get the rows that follow this one."
+    cursor: String!
+    node: Product!
+  }
+
+  type ProductConnection {
+    edges: [ProductEdge!]!
+    "The edges' nodes, for clients that need no cursors."
+    nodes: [Product!]!
+    pageInfo: PageInfo!
+    "Products matching the filter, on every page."
+    totalCount: Int!
+  }
+
+  type CategoryEdge {
+    "Opaque; pass as after to get the rows that follow this one."
+    cursor: String!
+    node: Category!
+  }
+
+  type CategoryConnection {
+    edges: [CategoryEdge!]!
+    "The edges' nodes, for clients that need no cursors."
+    nodes: [Category!]!
+    pageInfo: PageInfo!
+    "Categories matching the filter, on every page."
+    totalCount: Int!
   }
 
   "Where a command is in its life. ACCEPTED is the only status that is not final."
@@ -123,6 +208,25 @@ export const typeDefs = /* GraphQL */ `
     productStatistics: ProductStatistics!
     productExists(id: ID!): Boolean!
 
+    """
+    Products page by page: first from 0 to 100 (20 by default), after the
+    endCursor of the previous page. Cursors name a row, not an offset, so rows
+    written between two pages neither repeat nor are skipped.
+    """
+    productsConnection(
+      first: Int = 20
+      after: String
+      filter: ProductFilter
+      orderBy: ProductOrder
+    ): ProductConnection!
+    "Categories page by page, as productsConnection."
+    categoriesConnection(
+      first: Int = 20
+      after: String
+      filter: CategoryFilter
+      orderBy: CategoryOrder
+    ): CategoryConnection!
+
     "A command by its id (from a receipt, or a COMMAND_PENDING error); null if unknown."
     command(id: ID!): Command
   }
@@ -182,5 +286,31 @@ export const typeDefs = /* GraphQL */ `
     submitCreateProduct(input: CreateProductInput!, idempotencyKey: String): CommandReceipt!
     submitUpdateProduct(input: UpdateProductInput!, idempotencyKey: String): CommandReceipt!
     submitDeleteProduct(id: ID!, expectedVersion: Int, idempotencyKey: String): CommandReceipt!
+  }
+
+  """
+  Live updates, over Server-Sent Events (POST /graphql with Accept:
+  text/event-stream, the GraphQL over SSE protocol). An event is sent once the
+  read model shows the change, so a query made on receipt sees it; events of
+  one entity come in the order they happened. A deleted entity comes as it was
+  last, with the deletion's version and time as version and updatedAt. A
+  subscription whose client falls more than 256 events behind ends with
+  SUBSCRIBER_TOO_SLOW; subscribe again and read the current state.
+  """
+  type Subscription {
+    categoryCreated: Category!
+    "Updates of the category with this id, or of every category without one."
+    categoryUpdated(id: ID): Category!
+    categoryDeleted: Category!
+    productCreated: Product!
+    "Updates of the product with this id, or of every product without one."
+    productUpdated(id: ID): Product!
+    productDeleted: Product!
+    """
+    The command's status as command(id) shows it: first as it is now (if the
+    read side knows it yet), then each new status. Ends after APPLIED or
+    REJECTED; a FAILED command may still be replayed, so it stays open.
+    """
+    commandUpdated(id: ID!): Command!
   }
 `;

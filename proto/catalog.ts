@@ -122,6 +122,63 @@ export interface ProductStatistics {
   maxPrice: string;
 }
 
+/** The end of a keyset page, as Relay's PageInfo has it; cursors empty for an empty page. */
+export interface PageInfo {
+  hasNextPage: boolean;
+  hasPreviousPage: boolean;
+  startCursor: string;
+  endCursor: string;
+}
+/** Which way a keyset page runs; "" means ASC. */
+export type SortDirection = "" | "ASC" | "DESC";
+export interface ProductFilter {
+  categoryId?: string;
+  minPrice?: string;
+  maxPrice?: string;
+  nameContains?: string;
+}
+export interface PageProductsRequest {
+  /** 0 to 100; absent means 20. */
+  first?: number;
+  /** A cursor of the previous page; "" or absent for the first page. */
+  after?: string;
+  filter?: ProductFilter | null;
+  /** "" means NAME. */
+  sort?: "" | "NAME" | "PRICE" | "CREATED_AT";
+  direction?: SortDirection;
+}
+export interface ProductEdge {
+  cursor: string;
+  node: Product;
+}
+export interface ProductPage {
+  edges: ProductEdge[];
+  pageInfo: PageInfo;
+  totalCount: number;
+}
+export interface CategoryFilter {
+  nameContains?: string;
+}
+export interface PageCategoriesRequest {
+  /** 0 to 100; absent means 20. */
+  first?: number;
+  /** A cursor of the previous page; "" or absent for the first page. */
+  after?: string;
+  filter?: CategoryFilter | null;
+  /** "" means NAME. */
+  sort?: "" | "NAME" | "CREATED_AT";
+  direction?: SortDirection;
+}
+export interface CategoryEdge {
+  cursor: string;
+  node: Category;
+}
+export interface CategoryPage {
+  edges: CategoryEdge[];
+  pageInfo: PageInfo;
+  totalCount: number;
+}
+
 /**
  * Where a command is in its life, as query.proto describes it. PENDING is
  * never stored: WaitForCommand answers it for a command the read side has not
@@ -160,6 +217,8 @@ export interface QueryRequests {
   GetProducts: GetByIdsRequest;
   ListProducts: ListProductsRequest;
   GetProductStatistics: Empty;
+  PageProducts: PageProductsRequest;
+  PageCategories: PageCategoriesRequest;
   GetCommand: GetCommandRequest;
   WaitForCommand: WaitForCommandRequest;
 }
@@ -171,6 +230,8 @@ export interface QueryResponses {
   GetProducts: ProductList;
   ListProducts: ProductList;
   GetProductStatistics: ProductStatistics;
+  PageProducts: ProductPage;
+  PageCategories: CategoryPage;
   GetCommand: CommandStatus;
   WaitForCommand: CommandStatus;
 }

@@ -4,6 +4,7 @@
  * and money on the wire.
  */
 export * from "./catalog.ts";
+export * from "./change_feed.ts";
 export * from "./commands.ts";
 export * from "./envelope.ts";
 export * from "./grpc.ts";

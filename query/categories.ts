@@ -2,11 +2,15 @@ import type postgres from "postgres";
 import type {
   Category,
   CategoryList,
+  CategoryPage,
   CategoryStatistics,
+  FieldError,
   ListCategoriesRequest,
+  PageCategoriesRequest,
 } from "@catalog/proto";
 import { InvalidArgumentError } from "./errors.ts";
 import { containsPattern, pageWindow, uuidErrors } from "./filters.ts";
+import { type KeyedRow, keysetArguments, keysetSql, pageOf } from "./keyset.ts";
 
 interface CategoryRow {
   id: string;
@@ -61,8 +65,6 @@ export async function listCategories(
       (clause, condition) => tx`${clause} and ${condition}`,
       tx`where true`,
     );
-    const [count] = await tx<{ total: number }[]>`
-      select count(*)::int as total from category_view ${where}`;
     const limit = window.limit === undefined
       ? tx``
       : tx`limit ${window.limit} offset ${window.offset}`;
@@ -70,17 +72,76 @@ export async function listCategories(
       select id, name, product_count, version, created_at, updated_at
       from category_view ${where}
       order by name, id ${limit}`;
+    // Unpaged, the rows are the count: no second pass over the matches.
+    const [count] = window.limit === undefined
+      ? [{ total: rows.length }]
+      : await tx<{ total: number }[]>`select count(*)::int as total from category_view ${where}`;
     return { categories: rows.map(categoryOf), totalCount: count?.total ?? 0 };
   });
 }
 
-/** How many categories there are, and how many of them have products. */
+/** Longest name_contains a search takes: the longest name a category may have. */
+const MAX_SEARCH_LENGTH = 100;
+
+/**
+ * One keyset page of the categories whose name contains filter.nameContains
+ * (all without it), sorted by name or creation time (ties by id) either way,
+ * with the count of all matches.
+ */
+export async function pageCategories(
+  sql: postgres.Sql,
+  request: PageCategoriesRequest,
+): Promise<CategoryPage> {
+  const errors: FieldError[] = [];
+  const args = keysetArguments(request, ["NAME", "CREATED_AT"], errors);
+  const nameContains = request.filter?.nameContains || undefined;
+  if (nameContains !== undefined && nameContains.length > MAX_SEARCH_LENGTH) {
+    errors.push({
+      field: "filter.nameContains",
+      message: `Must be at most ${MAX_SEARCH_LENGTH} characters`,
+    });
+  }
+  if (errors.length > 0) throw new InvalidArgumentError("page categories", errors);
+
+  // Count and page from one snapshot, so the total agrees with the page.
+  return await sql.begin("isolation level repeatable read read only", async (tx) => {
+    const matches = nameContains === undefined
+      ? tx`true`
+      : tx`name ilike ${containsPattern(nameContains)}`;
+    const keyset = keysetSql(tx, args);
+    const rows = await tx<(CategoryRow & KeyedRow)[]>`
+      select id, name, product_count, version, created_at, updated_at, ${keyset.sortKey}
+      from category_view
+      where ${matches} and ${keyset.after}
+      ${keyset.orderAndLimit}`;
+    // Without a filter the maintained statistics have the count: no scan.
+    const [count] = nameContains === undefined
+      ? await tx<{ total: number }[]>`
+        select category_count::int as total from category_statistics`
+      : await tx<{ total: number }[]>`
+        select count(*)::int as total from category_view where ${matches}`;
+    const [previous] = args.after
+      ? await tx<{ exists: boolean }[]>`
+        select exists (select 1 from category_view where ${matches} and ${keyset.before})`
+      : [{ exists: false }];
+    return {
+      ...pageOf(rows, { args, hasPreviousPage: previous?.exists ?? false }, categoryOf),
+      totalCount: count?.total ?? 0,
+    };
+  });
+}
+
+/**
+ * How many categories there are, and how many of them have products. Read
+ * from category_statistics, which triggers keep up to date as category_view
+ * changes (see the read migration 003), not from the categories.
+ */
 export async function getCategoryStatistics(sql: postgres.Sql): Promise<CategoryStatistics> {
   const [row] = await sql<CategoryStatistics[]>`
     select
-      count(*)::int as "totalCount",
-      (count(*) filter (where product_count > 0))::int as "withProductsCount",
-      (count(*) filter (where product_count = 0))::int as "emptyCount"
-    from category_view`;
+      category_count::int as "totalCount",
+      with_products_count::int as "withProductsCount",
+      (category_count - with_products_count)::int as "emptyCount"
+    from category_statistics`;
   return row ?? { totalCount: 0, withProductsCount: 0, emptyCount: 0 };
 }

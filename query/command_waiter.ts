@@ -1,5 +1,6 @@
 import type postgres from "postgres";
 import { commandOutcomeChannel, type CommandStatus, finalCommandStates } from "@catalog/proto";
+import { Listener } from "./listener.ts";
 
 /** What a CommandWaiter needs. */
 export interface CommandWaiterOptions {
@@ -14,11 +15,6 @@ export interface CommandWaiterOptions {
   channel?: string;
 }
 
-interface Listener {
-  sql: postgres.Sql;
-  ready: Promise<void>;
-}
-
 /**
  * Lets any number of callers wait for commands' outcomes over one LISTEN
  * connection. The projector notifies the channel with a command's id in the
@@ -28,21 +24,27 @@ interface Listener {
  * as ACCEPTED is still on its way, however it was woken.
  */
 export class CommandWaiter {
-  readonly #connect: () => postgres.Sql;
+  readonly #listener: Listener;
   readonly #lookup: (commandId: string) => Promise<CommandStatus | undefined>;
   readonly #channel: string;
   readonly #wakers = new Map<string, Set<() => void>>();
   /** Ends each running wait early, for close(). */
   readonly #enders = new Set<() => void>();
-  #listener: Listener | undefined;
   #closed = false;
   /** Payload of the last ping verify() sent that has not come back yet. */
   #unansweredPing: string | undefined;
 
   constructor(options: CommandWaiterOptions) {
-    this.#connect = options.connect;
     this.#lookup = options.lookup;
     this.#channel = options.channel ?? commandOutcomeChannel;
+    this.#listener = new Listener({
+      connect: options.connect,
+      channel: this.#channel,
+      onnotify: (payload) => this.#notified(payload.trim().toLowerCase()),
+      // Called on every (re)LISTEN: notifications may have been missed
+      // while there was none, so every waiter reads again.
+      onlisten: () => this.#wakeAll(),
+    });
   }
 
   /** How many calls are waiting right now. */
@@ -55,40 +57,16 @@ export class CommandWaiter {
   /** Makes sure the LISTEN is in place; rejects if the database cannot be reached. */
   listen(): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("Cannot listen: the waiter is closed"));
-    if (!this.#listener) {
-      const sql = this.#connect();
-      const listener: Listener = {
-        sql,
-        ready: sql.listen(
-          this.#channel,
-          (payload) => this.#notified(payload.trim().toLowerCase()),
-          // Called on every (re)LISTEN: notifications may have been missed
-          // while there was none, so every waiter reads again.
-          () => this.#wakeAll(),
-        ).then(
-          () => {},
-          async (error) => {
-            if (this.#listener === listener) this.#listener = undefined;
-            await sql.end({ timeout: 0 }).catch(() => {});
-            throw error;
-          },
-        ),
-      };
-      this.#listener = listener;
-    }
-    return this.#listener.ready;
+    return this.#listener.listen();
   }
 
   /**
    * Drops the LISTEN connection and opens a new one. After the database has
    * been away, the old connection may have lost its LISTEN for good.
    */
-  async restart(): Promise<void> {
+  restart(): Promise<void> {
     this.#unansweredPing = undefined;
-    const old = this.#listener;
-    this.#listener = undefined;
-    await old?.sql.end({ timeout: 0 }).catch(() => {});
-    if (!this.#closed) await this.listen();
+    return this.#listener.restart();
   }
 
   /**
@@ -168,9 +146,7 @@ export class CommandWaiter {
   async close(): Promise<void> {
     this.#closed = true;
     for (const end of this.#enders) end();
-    const listener = this.#listener;
-    this.#listener = undefined;
-    await listener?.sql.end({ timeout: 1 }).catch(() => {});
+    await this.#listener.close();
   }
 
   #notified(payload: string): void {

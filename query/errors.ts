@@ -19,3 +19,11 @@ export class NotFoundError extends Error {
     this.name = "NotFoundError";
   }
 }
+
+/** A position or range the read side cannot serve, such as changes already pruned. */
+export class OutOfRangeError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "OutOfRangeError";
+  }
+}

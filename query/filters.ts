@@ -43,3 +43,15 @@ export function pageWindow(page: Page | undefined): { window: PageWindow; errors
   }
   return { window: { limit: perPage, offset: (Math.max(number, 1) - 1) * perPage }, errors };
 }
+
+/** -1, 0 or 1 as decimal a is below, equal to or above decimal b (both as isDecimal() accepts). */
+export function compareDecimals(a: string, b: string): number {
+  const [aWhole = "", aFraction = ""] = a.split(".");
+  const [bWhole = "", bFraction = ""] = b.split(".");
+  const wholeA = aWhole.replace(/^0+(?=\d)/, "");
+  const wholeB = bWhole.replace(/^0+(?=\d)/, "");
+  const width = Math.max(aFraction.length, bFraction.length);
+  const digitsA = wholeA.padStart(wholeB.length, "0") + aFraction.padEnd(width, "0");
+  const digitsB = wholeB.padStart(wholeA.length, "0") + bFraction.padEnd(width, "0");
+  return digitsA < digitsB ? -1 : digitsA > digitsB ? 1 : 0;
+}

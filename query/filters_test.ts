@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { containsPattern, isDecimal, pageWindow, uuidErrors } from "./filters.ts";
+import { compareDecimals, containsPattern, isDecimal, pageWindow, uuidErrors } from "./filters.ts";
 
 Deno.test("containsPattern() takes LIKE wildcards and backslashes literally", () => {
   assert.equal(containsPattern("desk"), "%desk%");
@@ -37,4 +37,12 @@ Deno.test("uuidErrors() names each id that is not a UUID by its position", () =>
 Deno.test("isDecimal() accepts plain non-negative decimals only", () => {
   for (const text of ["0", "10", "10.5", "19.99", "0.001"]) assert.ok(isDecimal(text), text);
   for (const text of ["", "-1", "1e3", "abc", "1.", ".5", "NaN"]) assert.ok(!isDecimal(text), text);
+});
+
+Deno.test("compareDecimals() compares by value, not by text", () => {
+  assert.equal(compareDecimals("10", "9.99"), 1);
+  assert.equal(compareDecimals("9.5", "9.50"), 0);
+  assert.equal(compareDecimals("007.1", "7.09"), 1);
+  assert.equal(compareDecimals("0.001", "0.01"), -1);
+  assert.equal(compareDecimals("999999.99", "1000000"), -1);
 });

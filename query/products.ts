@@ -2,12 +2,22 @@ import type postgres from "postgres";
 import type {
   FieldError,
   ListProductsRequest,
+  PageProductsRequest,
   Product,
   ProductList,
+  ProductPage,
   ProductStatistics,
 } from "@catalog/proto";
 import { InvalidArgumentError } from "./errors.ts";
-import { containsPattern, isDecimal, pageWindow, uuidErrors } from "./filters.ts";
+import {
+  compareDecimals,
+  containsPattern,
+  isDecimal,
+  isUuid,
+  pageWindow,
+  uuidErrors,
+} from "./filters.ts";
+import { type KeyedRow, keysetArguments, keysetSql, pageOf } from "./keyset.ts";
 
 interface ProductRow {
   id: string;
@@ -88,8 +98,6 @@ export async function listProducts(
       (clause, condition) => tx`${clause} and ${condition}`,
       tx`where true`,
     );
-    const [count] = await tx<{ total: number }[]>`
-      select count(*)::int as total from product_view ${where}`;
     const limit = window.limit === undefined
       ? tx``
       : tx`limit ${window.limit} offset ${window.offset}`;
@@ -97,22 +105,129 @@ export async function listProducts(
       select id, name, price, category_id, category_name, version, created_at, updated_at
       from product_view ${where}
       order by name, id ${limit}`;
+    // Unpaged, the rows are the count: no second pass over the matches.
+    const [count] = window.limit === undefined
+      ? [{ total: rows.length }]
+      : await tx<{ total: number }[]>`select count(*)::int as total from product_view ${where}`;
     return { products: rows.map(productOf), totalCount: count?.total ?? 0 };
   });
 }
 
+/** Longest name_contains a search takes: the longest name a product may have. */
+const MAX_SEARCH_LENGTH = 200;
+
+/** The filter of a product page, checked; problems pushed onto errors as filter.<field>. */
+function productFilterOf(request: PageProductsRequest, errors: FieldError[]) {
+  const filter = request.filter ?? {};
+  const categoryId = filter.categoryId?.trim() || undefined;
+  if (categoryId !== undefined && !isUuid(categoryId)) {
+    errors.push({ field: "filter.categoryId", message: "Must be a UUID" });
+  }
+  const minPrice = priceBound("filter.minPrice", filter.minPrice, errors);
+  const maxPrice = priceBound("filter.maxPrice", filter.maxPrice, errors);
+  if (minPrice !== undefined && maxPrice !== undefined && compareDecimals(minPrice, maxPrice) > 0) {
+    errors.push({
+      field: "filter.minPrice",
+      message: `Must not exceed filter.maxPrice (${minPrice} > ${maxPrice})`,
+    });
+  }
+  const nameContains = filter.nameContains || undefined;
+  if (nameContains !== undefined && nameContains.length > MAX_SEARCH_LENGTH) {
+    errors.push({
+      field: "filter.nameContains",
+      message: `Must be at most ${MAX_SEARCH_LENGTH} characters`,
+    });
+  }
+  return { categoryId, minPrice, maxPrice, nameContains };
+}
+
+/**
+ * One keyset page of the products matching the filter, sorted by name, price
+ * or creation time (ties by id) either way, with the count of all matches.
+ */
+export async function pageProducts(
+  sql: postgres.Sql,
+  request: PageProductsRequest,
+): Promise<ProductPage> {
+  const errors: FieldError[] = [];
+  const args = keysetArguments(request, ["NAME", "PRICE", "CREATED_AT"], errors);
+  const filter = productFilterOf(request, errors);
+  if (errors.length > 0) throw new InvalidArgumentError("page products", errors);
+
+  // Count and page from one snapshot, so the total agrees with the page.
+  return await sql.begin("isolation level repeatable read read only", async (tx) => {
+    const conditions = [];
+    if (filter.categoryId) conditions.push(tx`category_id = ${filter.categoryId}::uuid`);
+    if (filter.minPrice !== undefined) conditions.push(tx`price >= ${filter.minPrice}::numeric`);
+    if (filter.maxPrice !== undefined) conditions.push(tx`price <= ${filter.maxPrice}::numeric`);
+    if (filter.nameContains !== undefined) {
+      conditions.push(tx`name ilike ${containsPattern(filter.nameContains)}`);
+    }
+    const matches = conditions.reduce(
+      (clause, condition) => tx`${clause} and ${condition}`,
+      tx`true`,
+    );
+    const keyset = keysetSql(tx, args);
+    // A name search takes its matches from the trigram index once, counts
+    // them and sorts them. Left to itself, the planner may walk the sort's
+    // index instead, hoping to meet the page's matches early, and read most of
+    // the table when they sit at the far end of the order (names that start
+    // with the term).
+    const searched = filter.nameContains === undefined
+      ? { with: tx``, from: tx`product_view`, total: tx`null::int` }
+      : {
+        with: tx`with searched as materialized (select * from product_view where ${matches})`,
+        from: tx`searched`,
+        total: tx`(select count(*) from searched)::int`,
+      };
+    const rows = await tx<(ProductRow & KeyedRow & { total: number | null })[]>`
+      ${searched.with}
+      select id, name, price, category_id, category_name, version, created_at, updated_at,
+        ${keyset.sortKey}, ${searched.total} as total
+      from ${searched.from}
+      where ${matches} and ${keyset.after}
+      ${keyset.orderAndLimit}`;
+    const totalCount = rows[0]?.total ?? await countProducts(tx, matches, conditions.length > 0);
+    const [previous] = args.after
+      ? await tx<{ exists: boolean }[]>`
+        select exists (select 1 from product_view where ${matches} and ${keyset.before})`
+      : [{ exists: false }];
+    return {
+      ...pageOf(rows, { args, hasPreviousPage: previous?.exists ?? false }, productOf),
+      totalCount,
+    };
+  });
+}
+
+/** How many products match; without a filter, from the maintained statistics (no scan). */
+async function countProducts(
+  tx: postgres.TransactionSql,
+  matches: postgres.Fragment,
+  filtered: boolean,
+): Promise<number> {
+  const [count] = filtered
+    ? await tx<
+      { total: number }[]
+    >`select count(*)::int as total from product_view where ${matches}`
+    : await tx<{ total: number }[]>`select product_count::int as total from product_statistics`;
+  return count?.total ?? 0;
+}
+
 /**
  * Count, average (rounded to cents), total, lowest and highest price, as
- * decimal strings computed in SQL numeric; empty strings when there are no products.
+ * decimal strings in SQL numeric; empty strings when there are no products.
+ * Read from product_statistics, which triggers keep up to date as
+ * product_view changes (see the read migration 003), not from the products.
  */
 export async function getProductStatistics(sql: postgres.Sql): Promise<ProductStatistics> {
   const [row] = await sql<ProductStatistics[]>`
     select
-      count(*)::int as "totalCount",
-      coalesce(round(avg(price), 2)::text, '') as "averagePrice",
-      coalesce(sum(price)::text, '') as "totalValue",
-      coalesce(min(price)::text, '') as "minPrice",
-      coalesce(max(price)::text, '') as "maxPrice"
-    from product_view`;
+      product_count::int as "totalCount",
+      case when product_count = 0 then '' else round(total_value / product_count, 2)::text end
+        as "averagePrice",
+      case when product_count = 0 then '' else total_value::text end as "totalValue",
+      coalesce(min_price::text, '') as "minPrice",
+      coalesce(max_price::text, '') as "maxPrice"
+    from product_statistics`;
   return row ?? { totalCount: 0, averagePrice: "", totalValue: "", minPrice: "", maxPrice: "" };
 }

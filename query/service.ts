@@ -1,11 +1,14 @@
 import postgres from "postgres";
 import {
+  type Change,
   type GetByIdsRequest,
   type GetCommandRequest,
   grpc,
   invalidArgumentStatus,
   type ListCategoriesRequest,
   type ListProductsRequest,
+  type PageCategoriesRequest,
+  type PageProductsRequest,
   type QueryRequests,
   type QueryResponses,
   queryServiceDefinition,
@@ -14,15 +17,22 @@ import {
   startGrpcServer,
   unaryMethod,
   type WaitForCommandRequest,
+  type WatchChangesRequest,
 } from "@catalog/proto";
-import { getCategories, getCategoryStatistics, listCategories } from "./categories.ts";
+import {
+  getCategories,
+  getCategoryStatistics,
+  listCategories,
+  pageCategories,
+} from "./categories.ts";
+import { ChangeFeed } from "./change_feed.ts";
 import { CommandWaiter } from "./command_waiter.ts";
 import { findCommandStatus, pendingStatus } from "./commands.ts";
 import type { QueryConfig } from "./config.ts";
 import { watchDatabaseHealth } from "./database_health.ts";
-import { InvalidArgumentError, NotFoundError } from "./errors.ts";
+import { InvalidArgumentError, NotFoundError, OutOfRangeError } from "./errors.ts";
 import { isUuid } from "./filters.ts";
-import { getProducts, getProductStatistics, listProducts } from "./products.ts";
+import { getProducts, getProductStatistics, listProducts, pageProducts } from "./products.ts";
 
 /** Options of startQueryService(), mostly for tests. */
 export interface QueryServiceOptions {
@@ -69,6 +79,9 @@ function toGrpcError(
   }
   if (error instanceof NotFoundError) {
     return { code: grpc.status.NOT_FOUND, details: error.message };
+  }
+  if (error instanceof OutOfRangeError) {
+    return { code: grpc.status.OUT_OF_RANGE, details: error.message };
   }
   const reason = error instanceof Error ? error.message : String(error);
   if (databaseUnavailable(error)) {
@@ -125,6 +138,8 @@ export async function startQueryService(
     GetProducts: (request: GetByIdsRequest) => getProducts(sql, request.ids ?? []),
     ListProducts: (request: ListProductsRequest) => listProducts(sql, request),
     GetProductStatistics: () => getProductStatistics(sql),
+    PageProducts: (request: PageProductsRequest) => pageProducts(sql, request),
+    PageCategories: (request: PageCategoriesRequest) => pageCategories(sql, request),
     async GetCommand(request: GetCommandRequest) {
       const commandId = requireCommandId("get command", request.commandId);
       const status = await findCommandStatus(sql, commandId);
@@ -159,6 +174,12 @@ export async function startQueryService(
     ) => Promise<unknown>;
     implementation[method] = unaryMethod(handle, (error) => toGrpcError(method, error, log));
   }
+  const changes = new ChangeFeed({ sql, connect: () => connect(1) });
+  implementation.WatchChanges = (call: grpc.ServerWritableStream<WatchChangesRequest, Change>) => {
+    changes.watch(call).catch((error) =>
+      call.emit("error", toGrpcError("WatchChanges", error, log))
+    );
+  };
 
   const server = await startGrpcServer({
     host: config.grpcHost,
@@ -183,6 +204,9 @@ export async function startQueryService(
       if (everHealthy) log(`Read database at ${where} is back; reporting SERVING`);
       // Start (or, after an outage, start over) the LISTEN for command outcomes.
       const listening = everHealthy ? waiter.restart() : waiter.listen();
+      (everHealthy ? changes.restart() : changes.listen()).catch((error) =>
+        log(`Cannot listen for changes: ${error instanceof Error ? error.message : error}`)
+      );
       everHealthy = true;
       listening.catch((error) =>
         log(`Cannot listen for command outcomes: ${error instanceof Error ? error.message : error}`)
@@ -213,6 +237,7 @@ export async function startQueryService(
         health.stop();
         await verifying;
         await waiter.close();
+        await changes.close();
         await server.shutdown(options.shutdownGraceMs ?? 4000);
         await sql.end({ timeout: 1 });
       })();

@@ -468,7 +468,7 @@ Deno.test("startQueryService() answers every read from the read database", async
         assert.deepEqual(statuses.map((status) => status.commandId), commandIds);
         const [row] = await db.sql<{ count: number }[]>`
           select count(*)::int as count from pg_stat_activity
-          where datname = ${db.name} and query ilike 'listen%'`;
+          where datname = ${db.name} and query ilike ${`listen%${commandOutcomeChannel}%`}`;
         assert.equal(row!.count, 1);
       });
 

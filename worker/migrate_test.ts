@@ -24,9 +24,14 @@ Deno.test("migrate() creates both databases, and running it again changes nothin
   const first = await migrate({ writeUrl, readUrl, log: (line) => lines.push(line) });
   assert.deepEqual(first, {
     write: ["001_catalog.sql", "002_idempotency_keys.sql", "003_current_version.sql"],
-    read: ["001_views.sql", "002_command_lifecycle.sql"],
+    read: [
+      "001_views.sql",
+      "002_command_lifecycle.sql",
+      "003_search_and_statistics.sql",
+      "004_change_feed.sql",
+    ],
   });
-  assert.equal(lines.length, 5);
+  assert.equal(lines.length, 7);
   assert.match(lines[0] ?? "", /^migrated catalog_write_t\w+: applied 001_catalog\.sql$/);
 
   const second = await migrate({ writeUrl, readUrl });
@@ -41,8 +46,12 @@ Deno.test("migrate() creates both databases, and running it again changes nothin
     "schema_migrations",
   ]);
   assert.deepEqual(await tables(readUrl), [
+    "category_statistics",
     "category_view",
+    "changes",
+    "changes_pruned",
     "command_view",
+    "product_statistics",
     "product_view",
     "projection_checkpoints",
     "schema_migrations",
@@ -65,6 +74,8 @@ Deno.test("migrate() is safe when two workers start at once", async () => {
     "002_command_lifecycle.sql",
     "002_idempotency_keys.sql",
     "003_current_version.sql",
+    "003_search_and_statistics.sql",
+    "004_change_feed.sql",
   ]);
   const sql = postgres(readUrl, { max: 1, onnotice: () => {} });
   try {

@@ -1,5 +1,5 @@
 import type postgres from "postgres";
-import { commandOutcomeChannel } from "@catalog/proto";
+import { changeFeedChannel, changeFeedLock, commandOutcomeChannel } from "@catalog/proto";
 import type { RecordedEvent } from "./events.ts";
 import type { Clock } from "./handle_command.ts";
 
@@ -15,7 +15,23 @@ export interface ProjectOptions {
   batchSize?: number;
   /** Stamps the checkpoints' updated_at. Default: the system clock. */
   clock?: Clock;
+  /**
+   * How long the change feed keeps a change before pruning it, in
+   * milliseconds. Default CHANGE_FEED_RETENTION_MS (one hour).
+   */
+  changeRetentionMs?: number;
+  /**
+   * Projects nothing past these places in the logs: a rebuild stops where
+   * the live projection stands. Default: no limit.
+   */
+  until?: { events: Mark; commands: Mark };
 }
+
+/** How long the change feed keeps a change by default: one hour. */
+export const CHANGE_FEED_RETENTION_MS = 60 * 60 * 1000;
+
+/** The projector prunes the change feed each time positions pass a multiple of this. */
+export const CHANGE_FEED_PRUNE_EVERY = 1000;
 
 /** What one call of project() did. */
 export interface ProjectionReport {
@@ -33,7 +49,7 @@ export interface ProjectionReport {
 type Tx = postgres.TransactionSql;
 
 /** A place in a log: rows are ordered by (transaction id, position). */
-interface Mark {
+export interface Mark {
   transactionId: bigint;
   position: bigint;
 }
@@ -103,7 +119,12 @@ async function checkpoints(sql: postgres.Sql | Tx, lock: boolean) {
  * outcomes are taken only for transactions whose events are all in this batch
  * or earlier ones, so an outcome never becomes readable before its effects.
  */
-function readBatch(write: postgres.Sql, from: { events: Mark; commands: Mark }, size: number) {
+function readBatch(
+  write: postgres.Sql,
+  from: { events: Mark; commands: Mark },
+  size: number,
+  until?: { events: Mark; commands: Mark },
+) {
   return write.begin("isolation level repeatable read read only", async (tx): Promise<Batch> => {
     // The oldest transaction still running in this database (or, with none,
     // the snapshot's xmax). Transactions of other databases on the server
@@ -126,6 +147,10 @@ function readBatch(write: postgres.Sql, from: { events: Mark; commands: Mark }, 
       tx`(transaction_id, position) > (${mark.transactionId.toString()}::xid8, ${mark.position.toString()})`;
     const before = (transactionId: bigint) =>
       tx`transaction_id < ${transactionId.toString()}::xid8`;
+    const notPast = (mark: Mark | undefined) =>
+      mark
+        ? tx`(transaction_id, position) <= (${mark.transactionId.toString()}::xid8, ${mark.position.toString()})`
+        : tx`true`;
 
     const eventsFrom = (mark: Mark, end: bigint, limit: number | null) =>
       tx<Raw<EventRow>[]>`
@@ -134,7 +159,7 @@ function readBatch(write: postgres.Sql, from: { events: Mark; commands: Mark }, 
           aggregate_id as "aggregateId", aggregate_version as "aggregateVersion", data,
           command_id as "commandId", occurred_at as "occurredAt"
         from events
-        where ${past(mark)} and ${before(end)}
+        where ${past(mark)} and ${before(end)} and ${notPast(until?.events)}
         order by transaction_id, position
         limit ${limit}`;
 
@@ -165,7 +190,7 @@ function readBatch(write: postgres.Sql, from: { events: Mark; commands: Mark }, 
         command_id as "commandId", type, aggregate_id as "aggregateId", status, code, message,
         current_version as "currentVersion", accepted_at as "acceptedAt", handled_at as "handledAt"
       from commands
-      where ${past(from.commands)} and ${before(upTo)}
+      where ${past(from.commands)} and ${before(upTo)} and ${notPast(until?.commands)}
       order by transaction_id, position
       limit ${size}`;
 
@@ -190,66 +215,155 @@ function inconsistent(event: RecordedEvent, what: string): Error {
   );
 }
 
-/** Applies one event to category_view and product_view. */
-async function applyEvent(tx: Tx, event: RecordedEvent): Promise<void> {
+/** A row of the change feed (the read database's changes table), before it is written. */
+interface Change {
+  entityType: "CATEGORY" | "PRODUCT";
+  entityId: string;
+  kind: "CREATED" | "UPDATED" | "DELETED";
+  /** The view row after the change, as JSON text. */
+  entity: string;
+  commandId: string;
+}
+
+const changeKinds = {
+  CategoryCreated: "CREATED",
+  CategoryUpdated: "UPDATED",
+  CategoryDeleted: "DELETED",
+  ProductCreated: "CREATED",
+  ProductUpdated: "UPDATED",
+  ProductDeleted: "DELETED",
+} as const;
+
+/**
+ * Applies one event to category_view and product_view, and answers the
+ * change it made: the entity's row after the event, or for a deletion the row
+ * as it was with the deletion's version and time. A product's price goes into
+ * the JSON as a string, never as a binary float.
+ */
+async function applyEvent(tx: Tx, event: RecordedEvent): Promise<Change | undefined> {
   const id = event.aggregateId;
   const version = event.aggregateVersion;
   const at = event.occurredAt;
+  const category = () => tx`to_jsonb(category_view)::text`;
+  const product = () =>
+    tx`(to_jsonb(product_view) || jsonb_build_object('price', price::text))::text`;
+  const deletion = () =>
+    tx`jsonb_build_object('version', ${version}::integer, 'updated_at', ${at}::timestamptz)`;
+  let rows: { entity: string }[] = [];
   switch (event.type) {
     case "CategoryCreated":
-      await tx`
+      rows = await tx<{ entity: string }[]>`
         insert into category_view (id, name, product_count, version, created_at, updated_at)
-        values (${id}, ${event.data.name}, 0, ${version}, ${at}, ${at})`;
-      return;
+        values (${id}, ${event.data.name}, 0, ${version}, ${at}, ${at})
+        returning ${category()} as entity`;
+      break;
     case "CategoryUpdated":
-      await tx`
+      rows = await tx<{ entity: string }[]>`
         update category_view set name = ${event.data.name}, version = ${version}, updated_at = ${at}
-        where id = ${id}`;
+        where id = ${id}
+        returning ${category()} as entity`;
       await tx`update product_view set category_name = ${event.data.name} where category_id = ${id}`;
-      return;
+      break;
     case "CategoryDeleted":
-      await tx`delete from category_view where id = ${id}`;
-      return;
+      rows = await tx<{ entity: string }[]>`
+        delete from category_view where id = ${id}
+        returning (to_jsonb(category_view) || ${deletion()})::text as entity`;
+      break;
     case "ProductCreated": {
       const { name, price, categoryId } = event.data;
-      const inserted = await tx`
+      rows = await tx<{ entity: string }[]>`
         insert into product_view (
           id, name, price, category_id, category_name, version, created_at, updated_at
         )
         select ${id}, ${name}, ${price}, c.id, c.name, ${version}, ${at}, ${at}
-        from category_view c where c.id = ${categoryId}`;
-      if (inserted.count === 0) {
+        from category_view c where c.id = ${categoryId}
+        returning ${product()} as entity`;
+      if (rows.length === 0) {
         throw inconsistent(event, `category ${categoryId} is not in the view`);
       }
       await adjustProductCount(tx, categoryId, 1);
-      return;
+      break;
     }
     case "ProductUpdated": {
       const { name, price, categoryId } = event.data;
       const [before] = await tx<{ categoryId: string }[]>`
         select category_id as "categoryId" from product_view where id = ${id} for update`;
       if (!before) throw inconsistent(event, "the product is not in the view");
-      const updated = await tx`
-        update product_view p set
+      rows = await tx<{ entity: string }[]>`
+        update product_view set
           name = ${name}, price = ${price}, category_id = c.id, category_name = c.name,
           version = ${version}, updated_at = ${at}
         from category_view c
-        where p.id = ${id} and c.id = ${categoryId}`;
-      if (updated.count === 0) {
+        where product_view.id = ${id} and c.id = ${categoryId}
+        returning ${product()} as entity`;
+      if (rows.length === 0) {
         throw inconsistent(event, `category ${categoryId} is not in the view`);
       }
       if (before.categoryId !== categoryId) {
         await adjustProductCount(tx, before.categoryId, -1);
         await adjustProductCount(tx, categoryId, 1);
       }
-      return;
+      break;
     }
     case "ProductDeleted": {
-      const [deleted] = await tx<{ categoryId: string }[]>`
-        delete from product_view where id = ${id} returning category_id as "categoryId"`;
+      const [deleted] = await tx<{ categoryId: string; entity: string }[]>`
+        delete from product_view where id = ${id}
+        returning category_id as "categoryId",
+          (to_jsonb(product_view) || jsonb_build_object('price', price::text) || ${deletion()})::text
+            as entity`;
       if (deleted) await adjustProductCount(tx, deleted.categoryId, -1);
-      return;
+      rows = deleted ? [deleted] : [];
+      break;
     }
+  }
+  const [row] = rows;
+  if (!row) return undefined;
+  return {
+    entityType: event.aggregateType === "category" ? "CATEGORY" : "PRODUCT",
+    entityId: id,
+    kind: changeKinds[event.type],
+    entity: row.entity,
+    commandId: event.commandId,
+  };
+}
+
+/**
+ * Appends the changes to the change feed and announces them on
+ * changeFeedChannel. The lock (see 004_change_feed.sql) makes positions
+ * commit in order; it is taken last, so the transaction holds it only while it
+ * commits. Every CHANGE_FEED_PRUNE_EVERY positions, changes older than the
+ * retention are pruned.
+ */
+async function appendChanges(tx: Tx, changes: Change[], retentionMs: number): Promise<void> {
+  if (changes.length === 0) return;
+  await tx`select pg_advisory_xact_lock(${changeFeedLock})`;
+  const [appended] = await tx<{ first: string; last: string }[]>`
+    with appended as (
+      insert into changes (entity_type, entity_id, kind, entity, command_id)
+      select entity_type, entity_id, kind, entity::jsonb, command_id
+      from unnest(
+        ${changes.map((change) => change.entityType)}::text[],
+        ${changes.map((change) => change.entityId)}::uuid[],
+        ${changes.map((change) => change.kind)}::text[],
+        ${changes.map((change) => change.entity)}::text[],
+        ${changes.map((change) => change.commandId)}::uuid[]
+      ) with ordinality as change (entity_type, entity_id, kind, entity, command_id, ordinality)
+      order by ordinality
+      returning position
+    )
+    select min(position)::text as first, max(position)::text as last from appended`;
+  await tx`select pg_notify(${changeFeedChannel}, '')`;
+  // Whether the positions just taken passed a multiple of CHANGE_FEED_PRUNE_EVERY.
+  const every = BigInt(CHANGE_FEED_PRUNE_EVERY);
+  if ((BigInt(appended!.first) - 1n) / every !== BigInt(appended!.last) / every) {
+    await tx`
+      with pruned as (
+        delete from changes
+        where at < now() - make_interval(secs => ${retentionMs / 1000})
+        returning position
+      )
+      update changes_pruned set up_to = greatest(up_to, (select max(position) from pruned))
+      where exists (select 1 from pruned)`;
   }
 }
 
@@ -257,15 +371,20 @@ async function applyEvent(tx: Tx, event: RecordedEvent): Promise<void> {
  * Applies a batch to the read database in one transaction. The checkpoint rows
  * are locked first, which serialises concurrent projectors; rows another
  * projector applied meanwhile are skipped. Each command made readable is
- * announced on the commandOutcomeChannel when the transaction commits.
+ * announced on the commandOutcomeChannel when the transaction commits, and
+ * each event's change is appended to the change feed in the same transaction.
  */
-async function applyBatch(read: postgres.Sql, batch: Batch, now: Date) {
+async function applyBatch(read: postgres.Sql, batch: Batch, now: Date, retentionMs: number) {
   return await read.begin(async (tx) => {
     const from = await checkpoints(tx, true);
     const events = batch.events.filter((row) => after(row, from.events));
     const commands = batch.commands.filter((row) => after(row, from.commands));
 
-    for (const event of events) await applyEvent(tx, event);
+    const changes: Change[] = [];
+    for (const event of events) {
+      const change = await applyEvent(tx, event);
+      if (change) changes.push(change);
+    }
     const lastEvent = events.at(-1);
     if (lastEvent) {
       await tx`
@@ -306,6 +425,7 @@ async function applyBatch(read: postgres.Sql, batch: Batch, now: Date) {
       const ids = commands.map((row) => row.commandId);
       await tx`select pg_notify(${commandOutcomeChannel}, id) from unnest(${ids}::text[]) as id`;
     }
+    await appendChanges(tx, changes, retentionMs);
     return { events: events.length, commands: commands.length };
   });
 }
@@ -325,15 +445,16 @@ export async function project(
     throw new RangeError(`Cannot project: batchSize must be a positive integer, not ${size}`);
   }
   const clock = options.clock ?? (() => new Date());
+  const retentionMs = options.changeRetentionMs ?? CHANGE_FEED_RETENTION_MS;
   const report: ProjectionReport = { events: 0, commands: 0, heldBack: false };
   while (true) {
     const from = await checkpoints(databases.read, false);
-    const batch = await readBatch(databases.write, from, size);
+    const batch = await readBatch(databases.write, from, size, options.until);
     if (batch.events.length === 0 && batch.commands.length === 0) {
       report.heldBack = batch.heldBack;
       return report;
     }
-    const applied = await applyBatch(databases.read, batch, clock());
+    const applied = await applyBatch(databases.read, batch, clock(), retentionMs);
     report.events += applied.events;
     report.commands += applied.commands;
   }

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
-import { commandOutcomeChannel } from "@catalog/proto";
+import { changeFeedChannel, commandOutcomeChannel } from "@catalog/proto";
 import { commandEnvelope, eventually, type Sql, withDatabases } from "./_testing.ts";
 import { handleCommand } from "./handle_command.ts";
-import { project } from "./project.ts";
+import { recordAccepted } from "./command_status.ts";
+import { CHANGE_FEED_PRUNE_EVERY, project } from "./project.ts";
 
 async function categoryNames(read: Sql): Promise<string[]> {
   const rows = await read<{ name: string }[]>`select name from category_view order by name`;
@@ -255,5 +256,138 @@ Deno.test("project() is not held back by a transaction open in another database"
       assert.deepEqual(report, { events: 1, commands: 1, heldBack: false });
     });
     assert.deepEqual(await categoryNames(read), ["A"]);
+  });
+});
+
+interface ChangeRow {
+  position: string;
+  entity_type: string;
+  entity_id: string;
+  kind: string;
+  entity: Record<string, unknown>;
+  command_id: string | null;
+}
+
+async function changeRows(read: Sql): Promise<ChangeRow[]> {
+  return await read<ChangeRow[]>`
+    select position::text as position, entity_type, entity_id, kind, entity, command_id
+    from changes order by changes.position`;
+}
+
+Deno.test("project() appends each event's change to the feed with the view row, in order", async () => {
+  await withDatabases(async ({ write, read }) => {
+    const toys = crypto.randomUUID();
+    const ball = crypto.randomUUID();
+    const commands = [
+      commandEnvelope("CreateCategory", toys, { name: "Toys" }),
+      commandEnvelope("CreateProduct", ball, { name: "Ball", price: "12.50", categoryId: toys }),
+      commandEnvelope("UpdateProduct", ball, { id: ball, price: "0.10" }),
+      commandEnvelope("UpdateCategory", toys, { id: toys, name: "Games" }),
+      commandEnvelope("DeleteProduct", ball, { id: ball }),
+      commandEnvelope("DeleteCategory", toys, { id: toys }),
+    ];
+    const notified: string[] = [];
+    const listening = await read.listen(changeFeedChannel, (payload) => notified.push(payload));
+    try {
+      for (const command of commands) {
+        assert.equal((await handleCommand(write, command)).status, "APPLIED");
+      }
+      await project({ write, read });
+      await eventually("a notification", () => Promise.resolve(notified.length > 0));
+    } finally {
+      await listening.unlisten();
+    }
+
+    const rows = await changeRows(read);
+    const positions = rows.map((row) => BigInt(row.position));
+    assert.deepEqual(positions, [...positions].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+    const entities = rows.filter((row) => row.entity_type !== "COMMAND");
+    assert.deepEqual(
+      entities.map((row) => [row.entity_type, row.entity_id, row.kind, row.command_id]),
+      [
+        ["CATEGORY", toys, "CREATED", commands[0]!.commandId],
+        ["PRODUCT", ball, "CREATED", commands[1]!.commandId],
+        ["PRODUCT", ball, "UPDATED", commands[2]!.commandId],
+        ["CATEGORY", toys, "UPDATED", commands[3]!.commandId],
+        ["PRODUCT", ball, "DELETED", commands[4]!.commandId],
+        ["CATEGORY", toys, "DELETED", commands[5]!.commandId],
+      ],
+    );
+    const [, created, updated, renamed, productDeleted, categoryDeleted] = entities.map((row) =>
+      row.entity
+    );
+    // Prices stay decimal strings; a view row carries its category's name.
+    assert.deepEqual(
+      [created!.price, created!.category_name, created!.version],
+      ["12.50", "Toys", 1],
+    );
+    assert.deepEqual([updated!.price, updated!.version], ["0.10", 2]);
+    assert.deepEqual([renamed!.name, renamed!.product_count, renamed!.version], ["Games", 1, 2]);
+    // A deletion carries the last state, at the deletion's version.
+    assert.deepEqual(
+      [productDeleted!.name, productDeleted!.price, productDeleted!.version],
+      ["Ball", "0.10", 3],
+    );
+    assert.deepEqual([categoryDeleted!.name, categoryDeleted!.version], ["Games", 3]);
+
+    // Each command's outcome follows its effects, as command(id) shows it.
+    const outcomes = rows.filter((row) => row.entity_type === "COMMAND");
+    assert.deepEqual(
+      outcomes.map((row) => [row.entity_id, row.kind, row.entity.status]),
+      commands.map((command) => [command.commandId, "CREATED", "APPLIED"]),
+    );
+    const lastEffect = Math.max(...entities.map((row) => Number(row.position)));
+    assert.ok(outcomes.every((row) => Number(row.position) > lastEffect));
+  });
+});
+
+Deno.test("project() records a command's ACCEPTED and later outcome as two changes", async () => {
+  await withDatabases(async ({ write, read }) => {
+    const command = commandEnvelope("CreateCategory", crypto.randomUUID(), { name: "Toys" });
+    await recordAccepted(read, [{
+      commandId: command.commandId,
+      type: command.type,
+      aggregateId: command.aggregateId,
+      acceptedAt: command.issuedAt,
+    }]);
+    // Accepted again (a redelivery): nothing changed, so no change.
+    await recordAccepted(read, [{
+      commandId: command.commandId,
+      type: command.type,
+      aggregateId: command.aggregateId,
+      acceptedAt: command.issuedAt,
+    }]);
+    await handleCommand(write, command);
+    await project({ write, read });
+    const rows = (await changeRows(read)).filter((row) => row.entity_type === "COMMAND");
+    assert.deepEqual(
+      rows.map((row) => [row.kind, row.entity.status, row.entity.handled_at === null]),
+      [["CREATED", "ACCEPTED", true], ["UPDATED", "APPLIED", false]],
+    );
+  });
+});
+
+Deno.test("project() prunes changes older than the retention as positions pass a round number", async () => {
+  await withDatabases(async ({ write, read }) => {
+    const first = commandEnvelope("CreateCategory", crypto.randomUUID(), { name: "Old" });
+    await handleCommand(write, first);
+    await project({ write, read });
+    const old = await changeRows(read);
+    assert.equal(old.length, 2);
+
+    // The next positions pass CHANGE_FEED_PRUNE_EVERY.
+    await read`select setval('changes_position_seq', ${CHANGE_FEED_PRUNE_EVERY - 1})`;
+    const second = commandEnvelope("CreateCategory", crypto.randomUUID(), { name: "New" });
+    await handleCommand(write, second);
+    await project({ write, read }, { changeRetentionMs: 0 });
+
+    const kept = await changeRows(read);
+    assert.deepEqual(
+      kept.map((row) => [row.entity_type, row.command_id]),
+      [["CATEGORY", second.commandId], ["COMMAND", second.commandId]],
+    );
+    const [pruned] = await read<{ upTo: string }[]>`
+      select up_to::text as "upTo" from changes_pruned`;
+    assert.equal(pruned!.upTo, old.at(-1)!.position);
   });
 });
