@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { type DenoRun, runDeno } from "../dev/run_deno.ts";
 import { Buffer } from "node:buffer";
 import amqp from "amqplib";
 import {
@@ -430,30 +431,10 @@ Deno.test("parseDeadLetterConfig() reads AMQP_URL as the worker does", () => {
   );
 });
 
-const REPOSITORY = new URL("..", import.meta.url).pathname;
-
 /** Runs worker/dlq_main.ts as `deno task dlq:<tool>` does. */
-async function runTool(
-  amqpUrl: string,
-  args: string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      "--allow-sys",
-      "worker/dlq_main.ts",
-      ...args,
-    ],
-    cwd: REPOSITORY,
-    env: { AMQP_URL: amqpUrl, NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+function runTool(amqpUrl: string, args: string[]): Promise<DenoRun> {
+  const script = ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys"];
+  return runDeno([...script, "worker/dlq_main.ts", ...args], { AMQP_URL: amqpUrl });
 }
 
 Deno.test("deno task dlq:list and dlq:replay print what they find and do", async () => {

@@ -79,10 +79,27 @@ async function migrateDatabase(
   log: (line: string) => void,
 ): Promise<string[]> {
   await ensureDatabase(url);
-  const name = databaseName(url);
-  const applied: string[] = [];
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
+    return await applyMigrations(sql, folder, databaseName(url), log);
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+/**
+ * Applies the folder's migrations that `schema_migrations` does not list yet,
+ * through sql, in file-name order; unqualified names go where sql's
+ * search_path puts them. `name` names the database in errors and log lines.
+ */
+export async function applyMigrations(
+  sql: postgres.Sql,
+  folder: "write" | "read",
+  name: string,
+  log: (line: string) => void = () => {},
+): Promise<string[]> {
+  const applied: string[] = [];
+  {
     for (const file of await migrationFiles(folder)) {
       const text = await Deno.readTextFile(new URL(`${folder}/${file}`, migrationsDirectory));
       const ran = await sql.begin(async (tx) => {
@@ -107,8 +124,6 @@ async function migrateDatabase(
         log(`migrated ${name}: applied ${file}`);
       }
     }
-  } finally {
-    await sql.end({ timeout: 5 });
   }
   return applied;
 }

@@ -1,13 +1,13 @@
 /**
  * Compares the read model with the write model it is projected from: every
- * category, every product and every handled command's outcome, field by
- * field. The work behind `deno task verify`.
+ * category, every product, every handled command's outcome and the
+ * statistics, field by field. The work behind `deno task verify`.
  */
 import type postgres from "postgres";
 
 /** One way in which the read model differs from the write model. */
 export interface ModelDifference {
-  kind: "category" | "product" | "command";
+  kind: "category" | "product" | "command" | "statistics";
   id: string;
   /** "missing from the read model", or `price: read "9.99", write "10.00"`. */
   what: string;
@@ -56,6 +56,30 @@ const readCommands = (sql: postgres.Sql) =>
       current_version::text, accepted_at::text, handled_at::text
     from command_view where status in ('APPLIED', 'REJECTED')`;
 
+// The statistics as the write model has them, and as the read model keeps them.
+const writeStatistics = async (sql: postgres.Sql) => [
+  ...await sql<Row[]>`
+    select 'products' as id, count(*)::text as product_count,
+      coalesce(sum(price), 0)::numeric(16, 2)::text as total_value,
+      min(price)::text as min_price, max(price)::text as max_price
+    from products`,
+  ...await sql<Row[]>`
+    select 'categories' as id, count(*)::text as category_count,
+      count(*) filter (
+        where exists (select 1 from products p where p.category_id = c.id)
+      )::text as with_products_count
+    from categories c`,
+];
+const readStatistics = async (sql: postgres.Sql) => [
+  ...await sql<Row[]>`
+    select 'products' as id, product_count::text, total_value::text, min_price::text,
+      max_price::text
+    from product_statistics`,
+  ...await sql<Row[]>`
+    select 'categories' as id, category_count::text, with_products_count::text
+    from category_statistics`,
+];
+
 function differencesOf(
   kind: ModelDifference["kind"],
   write: Row[],
@@ -89,10 +113,11 @@ export async function compareModels(
   write: postgres.Sql,
   read: postgres.Sql,
 ): Promise<ModelComparison> {
-  const [categories, products, commands] = await Promise.all([
+  const [categories, products, commands, statistics] = await Promise.all([
     Promise.all([writeCategories(write), readCategories(read)]),
     Promise.all([writeProducts(write), readProducts(read)]),
     Promise.all([writeCommands(write), readCommands(read)]),
+    Promise.all([writeStatistics(write), readStatistics(read)]),
   ]);
   return {
     counts: {
@@ -104,6 +129,7 @@ export async function compareModels(
       ...differencesOf("category", ...categories),
       ...differencesOf("product", ...products),
       ...differencesOf("command", ...commands),
+      ...differencesOf("statistics", ...statistics),
     ],
   };
 }

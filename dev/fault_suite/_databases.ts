@@ -178,6 +178,8 @@ export interface ReadWriteDifference {
   categories: number;
   products: number;
   commands: number;
+  /** Statistics rows (products, categories) that differ. */
+  statistics: number;
   /** A few of the differences, for the report. */
   examples: string[];
 }
@@ -197,6 +199,7 @@ export async function compareReadWrite(
     categories: count("category"),
     products: count("product"),
     commands: count("command"),
+    statistics: count("statistics"),
     examples: differences.slice(0, 5).map(({ kind, id, what }) => `${kind} ${id}: ${what}`),
   };
 }
@@ -210,22 +213,23 @@ export async function waitReadEqualsWrite(
   const deadline = Date.now() + timeoutMs;
   while (true) {
     const difference = await compareReadWrite(write, read);
-    const total = difference.categories + difference.products + difference.commands;
-    if (total === 0 || Date.now() > deadline) return difference;
+    if (readEqualsWrite(difference) || Date.now() > deadline) return difference;
     await sleep(500);
   }
 }
 
 /** Whether the read side equals the write side. */
 export function readEqualsWrite(difference: ReadWriteDifference): boolean {
-  return difference.categories + difference.products + difference.commands === 0;
+  return difference.categories + difference.products + difference.commands +
+      difference.statistics === 0;
 }
 
 /** "read = write", or what differs. */
 export function describeReadWrite(difference: ReadWriteDifference): string {
   return readEqualsWrite(difference)
     ? "read = write"
-    : `read != write (${difference.categories} categories, ${difference.products} products, ${difference.commands} commands differ)`;
+    : `read != write (${difference.categories} categories, ${difference.products} products, ` +
+      `${difference.commands} commands, ${difference.statistics} statistics differ)`;
 }
 
 /** Command outcomes the read side shows as FAILED (dead-lettered). */

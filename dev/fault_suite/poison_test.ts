@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { runDeno } from "../run_deno.ts";
 import { eventually, withSystem } from "../_testing.ts";
 import {
   auditExactlyOnce,
@@ -19,22 +20,15 @@ const COMMANDS = scaled(10_000);
 const CATEGORIES = 20;
 const IN_FLIGHT = 48;
 
-const root = new URL("../../", import.meta.url);
-
 /** Runs `deno task dlq:replay -- <id>` against the sandbox; answers its exit code and output. */
 async function replay(
   amqpUrl: string,
   commandId: string,
 ): Promise<{ code: number; output: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "dlq:replay", "--", commandId],
-    cwd: root.pathname,
-    env: { AMQP_URL: amqpUrl, NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return { code, output: (decoder.decode(stdout) + decoder.decode(stderr)).trim() };
+  const run = await runDeno(["task", "--quiet", "dlq:replay", "--", commandId], {
+    AMQP_URL: amqpUrl,
+  });
+  return { code: run.code, output: (run.stdout + run.stderr).trim() };
 }
 
 Deno.test("a poison command is dead-lettered alone, then replayed once after the fix", async () => {
