@@ -1,3 +1,4 @@
+import { handleCommand } from "./handle_command.ts";
 import postgres from "postgres";
 import {
   aggregateTypeOf,
@@ -79,4 +80,20 @@ export function commandEnvelope<T extends CommandType>(
   ) as CommandEnvelope<
     T
   >;
+}
+
+/**
+ * Handles the commands of the smallest catalog the tests start from: the
+ * category Toys and, in it, the product Kite at 9.99; answers their ids.
+ * Handled only: nothing is projected.
+ */
+export async function toysAndKite(write: Sql): Promise<{ toys: string; kite: string }> {
+  const toys = crypto.randomUUID();
+  const kite = crypto.randomUUID();
+  await handleCommand(write, commandEnvelope("CreateCategory", toys, { name: "Toys" }));
+  await handleCommand(
+    write,
+    commandEnvelope("CreateProduct", kite, { name: "Kite", price: "9.99", categoryId: toys }),
+  );
+  return { toys, kite };
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { changeFeedChannel, commandOutcomeChannel } from "@catalog/proto";
-import { commandEnvelope, eventually, type Sql, withDatabases } from "./_testing.ts";
+import { commandEnvelope, eventually, type Sql, toysAndKite, withDatabases } from "./_testing.ts";
 import { handleCommand } from "./handle_command.ts";
 import { recordAccepted } from "./command_status.ts";
 import { CHANGE_FEED_PRUNE_EVERY, project } from "./project.ts";
@@ -108,13 +108,7 @@ Deno.test("project() from two processes at once applies each event once", async 
 
 Deno.test("project() rebuilds the same views from an emptied read database", async () => {
   await withDatabases(async ({ write, read }) => {
-    const toys = crypto.randomUUID();
-    const kite = crypto.randomUUID();
-    await handleCommand(write, commandEnvelope("CreateCategory", toys, { name: "Toys" }));
-    await handleCommand(
-      write,
-      commandEnvelope("CreateProduct", kite, { name: "Kite", price: "9.99", categoryId: toys }),
-    );
+    const { toys } = await toysAndKite(write);
     await handleCommand(write, commandEnvelope("UpdateCategory", toys, { id: toys, name: "Fun" }));
     await project({ write, read });
     const snapshot = async () =>

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { commandEnvelope, withDatabases } from "./_testing.ts";
+import { commandEnvelope, toysAndKite, withDatabases } from "./_testing.ts";
 import { handleCommand } from "./handle_command.ts";
 import { project } from "./project.ts";
 import { rebuildReadModel } from "./rebuild.ts";
@@ -7,13 +7,7 @@ import { compareModels } from "./verify.ts";
 
 Deno.test("rebuildReadModel() replaces a corrupted read model with one rebuilt from the logs", async () => {
   await withDatabases(async ({ write, read, writeUrl, readUrl }) => {
-    const toys = crypto.randomUUID();
-    const kite = crypto.randomUUID();
-    await handleCommand(write, commandEnvelope("CreateCategory", toys, { name: "Toys" }));
-    await handleCommand(
-      write,
-      commandEnvelope("CreateProduct", kite, { name: "Kite", price: "9.99", categoryId: toys }),
-    );
+    const { toys, kite } = await toysAndKite(write);
     await handleCommand(write, commandEnvelope("UpdateProduct", kite, { id: kite, price: "7.50" }));
     await project({ write, read });
     await read`update product_view set price = 1.00 where id = ${kite}`;

@@ -1,19 +1,13 @@
 import assert from "node:assert/strict";
 import { type DenoRun, runDeno } from "../dev/run_deno.ts";
-import { commandEnvelope, withDatabases } from "./_testing.ts";
+import { commandEnvelope, toysAndKite, withDatabases } from "./_testing.ts";
 import { handleCommand } from "./handle_command.ts";
 import { project } from "./project.ts";
 import { compareModels, verifyModels } from "./verify.ts";
 
 /** A small catalog, handled and projected: a category with a product, and a rejected command. */
 async function catalog(write: Parameters<typeof handleCommand>[0]) {
-  const toys = crypto.randomUUID();
-  const kite = crypto.randomUUID();
-  await handleCommand(write, commandEnvelope("CreateCategory", toys, { name: "Toys" }));
-  await handleCommand(
-    write,
-    commandEnvelope("CreateProduct", kite, { name: "Kite", price: "9.99", categoryId: toys }),
-  );
+  const { toys, kite } = await toysAndKite(write);
   await handleCommand(
     write,
     commandEnvelope("CreateCategory", crypto.randomUUID(), { name: "toys" }),
