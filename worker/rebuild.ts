@@ -129,11 +129,51 @@ async function buildObjects(tx: Tx) {
 }
 
 /**
+ * What a switch would leave behind in the schema, and so drop with it: types
+ * of their own (an enum, a domain) and sequences that no column owns.
+ * Tables (with their indexes, row types and owned sequences), views and
+ * functions move; an extension's types belong to the extension.
+ */
+export async function strandedObjects(sql: postgres.Sql | Tx, schema: string): Promise<string[]> {
+  const rows = await sql<{ what: string }[]>`
+    with moving as (
+      -- Row types move with their tables; an extension's types are its own.
+      select t.oid from pg_type t join pg_namespace n on n.oid = t.typnamespace
+      where n.nspname = ${schema} and (
+        t.typtype = 'c'
+        or exists (select 1 from pg_depend d where d.objid = t.oid and d.deptype = 'e')
+      )
+    )
+    select format('type %s', t.typname) as what
+    from pg_type t join pg_namespace n on n.oid = t.typnamespace
+    where n.nspname = ${schema} and t.oid not in (select oid from moving)
+      and t.typelem not in (select oid from moving)
+    union all
+    select format('sequence %s', c.relname)
+    from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = ${schema} and c.relkind = 'S'
+      and not exists (
+        select 1 from pg_depend d
+        where d.objid = c.oid and d.deptype in ('a', 'i') and d.refobjsubid > 0
+      )
+    order by 1`;
+  return rows.map((row) => row.what);
+}
+
+/**
  * Moves public's counterparts of the build objects to the retired schema,
  * and the build objects into public, in the caller's transaction.
  */
 async function swap(tx: Tx, log: (line: string) => void) {
   const { tables, functions } = await buildObjects(tx);
+  const stranded = await strandedObjects(tx, BUILD_SCHEMA);
+  if (stranded.length > 0) {
+    throw new RebuildError(
+      `Cannot rebuild the read model: the read migrations create ${
+        stranded.join(", ")
+      }, which the switch does not move (see worker/rebuild.ts)`,
+    );
+  }
   await tx`create schema ${tx(RETIRED_SCHEMA)}`;
   const kindWord = (kind: string) =>
     kind === "v" ? "view" : kind === "m" ? "materialized view" : "table";
@@ -190,12 +230,14 @@ export async function rebuildReadModel(options: RebuildOptions): Promise<Rebuild
     connection: { search_path: `${BUILD_SCHEMA}, public`, application_name: "catalog-rebuild" },
   });
   const write = postgres(options.writeUrl, { max: 2, onnotice: () => {} });
+  let building = false;
   try {
     const [locked] = await admin<{ locked: boolean }[]>`
       select pg_try_advisory_lock(${REBUILD_LOCK}) as locked`;
     if (!locked?.locked) {
       throw new RebuildError("Cannot rebuild the read model: another rebuild is running");
     }
+    building = true;
     await createBuildSchema(admin, build, log);
     // Everything up to where the live projection stands, then what it did
     // meanwhile, twice: the switch is left with a few moments' worth.
@@ -254,8 +296,8 @@ export async function rebuildReadModel(options: RebuildOptions): Promise<Rebuild
       switchMs,
     };
   } catch (error) {
+    if (building) await admin`drop schema if exists ${admin(BUILD_SCHEMA)} cascade`.catch(() => {});
     if (error instanceof RebuildError) throw error;
-    await admin`drop schema if exists ${admin(BUILD_SCHEMA)} cascade`.catch(() => {});
     throw new RebuildError(`Cannot rebuild the read model: ${messageOf(error)}`, { cause: error });
   } finally {
     await admin`select pg_advisory_unlock(${REBUILD_LOCK})`.catch(() => {});

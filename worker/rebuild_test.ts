@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { commandEnvelope, toysAndKite, withDatabases } from "./_testing.ts";
 import { handleCommand } from "./handle_command.ts";
 import { project } from "./project.ts";
-import { rebuildReadModel } from "./rebuild.ts";
+import { rebuildReadModel, strandedObjects } from "./rebuild.ts";
 import { compareModels } from "./verify.ts";
 
 Deno.test("rebuildReadModel() replaces a corrupted read model with one rebuilt from the logs", async () => {
@@ -121,5 +121,20 @@ Deno.test("rebuildReadModel() refuses to run twice at once", async () => {
     ]);
     const [row] = await read`select count(*)::int as count from category_view`;
     assert.equal(row?.count, 0);
+  });
+});
+
+Deno.test("strandedObjects() names the types and free sequences a switch would leave behind", async () => {
+  await withDatabases(async ({ read }) => {
+    await read`create schema stranded_test`;
+    await read`create table stranded_test.kept (id bigserial primary key, name text)`;
+    await read`create type stranded_test.mood as enum ('happy', 'sad')`;
+    await read`create sequence stranded_test.loose`;
+    assert.deepEqual(await strandedObjects(read, "stranded_test"), [
+      "sequence loose",
+      "type _mood",
+      "type mood",
+    ]);
+    assert.deepEqual(await strandedObjects(read, "public"), []);
   });
 });
