@@ -48,13 +48,17 @@ export class TcpProxy {
     this.#pumps.push((async () => {
       try {
         for await (const client of listener) {
-          let server: Deno.Conn;
+          let server: Deno.TcpConn;
           try {
             server = await Deno.connect(this.#target);
           } catch {
             client.close();
             continue;
           }
+          // Pass small writes on at once, as the client and server wrote them:
+          // Nagle's algorithm would hold a pipelined request's answers back.
+          client.setNoDelay(true);
+          server.setNoDelay(true);
           this.#connections.add(client);
           this.#connections.add(server);
           this.#pumps.push(this.#pump(client, server, false), this.#pump(server, client, true));
