@@ -20,6 +20,7 @@ import {
 import { createDatabase } from "../dev/sandbox.ts";
 import { getProductStatistics, listProducts, pageProducts } from "../query/products.ts";
 import { startQueryService } from "../query/service.ts";
+import { formatGenerated } from "../dev/format.ts";
 
 const PRODUCTS = Number(Deno.env.get("BENCH_PRODUCTS") ?? 100_000);
 const ITERATIONS = Number(Deno.env.get("BENCH_ITERATIONS") ?? 500);
@@ -346,6 +347,10 @@ async function main(): Promise<void> {
       `${JSON.stringify(report, null, 2)}\n`,
     );
     await Deno.writeTextFile(new URL("read_queries.md", results), markdown(report));
+    await formatGenerated(
+      new URL("read_queries.md", results).pathname,
+      new URL("read_queries.json", results).pathname,
+    );
     console.log(`Figures written to ${new URL("read_queries.md", results).pathname}`);
   } finally {
     client.close();

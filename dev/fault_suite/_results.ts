@@ -3,6 +3,7 @@
  * this file. Every scenario replaces its own entry, so running one file
  * updates its row and keeps the others from their last run.
  */
+import { formatGenerated } from "../format.ts";
 
 /** One scenario's outcome. */
 export interface ScenarioResult {
@@ -64,12 +65,7 @@ export async function recordResult(result: ScenarioResult): Promise<void> {
   results.updatedAt = ranAt;
   await Deno.writeTextFile(jsonFile, JSON.stringify(results, null, 2) + "\n");
   await Deno.writeTextFile(markdownFile, markdownOf(results));
-  // Keep `deno fmt --check` (deno task ok) quiet about the generated files.
-  await new Deno.Command(Deno.execPath(), {
-    args: ["fmt", "--quiet", jsonFile.pathname, markdownFile.pathname],
-    stdout: "null",
-    stderr: "null",
-  }).output();
+  await formatGenerated(jsonFile.pathname, markdownFile.pathname);
 }
 
 /** Measures a scenario's wall-clock time. */

@@ -1,0 +1,124 @@
+/**
+ * The benchmark harness of issue 6: starts the services in a throwaway
+ * sandbox, runs each scenario after a warm-up, with its baselines in the same
+ * run, and writes bench/results/latest.json and latest.md.
+ *
+ *   deno task bench                       # the full run, a few minutes
+ *   deno task bench --scale=0.01          # a smoke run, well under a minute
+ *   deno task bench --out=/tmp/results    # write the files elsewhere
+ *
+ * BENCH_SCALE and BENCH_RESULTS_DIR do the same as the flags; BENCH_LOGS=1
+ * prints every service line. Needs the developer's PostgreSQL and RabbitMQ
+ * (the same variables as the services and tests).
+ */
+import { runLag } from "./_lag.ts";
+import { MemorySampler } from "./_memory.ts";
+import { runReads, seedCatalog } from "./_reads.ts";
+import { markdownOf, type Report, targetsOf } from "./_report.ts";
+import { startSystem } from "./_system.ts";
+import { runWrites } from "./_writes.ts";
+import { formatGenerated } from "../dev/format.ts";
+
+/** Options of runBench(). */
+export interface BenchOptions {
+  /** Scales counts and durations. Default 1 (the full run). */
+  scale?: number;
+  /** Folder the files go to. Default bench/results. */
+  outDir?: string;
+  /** Receives each progress line. Default console.log. */
+  log?: (line: string) => void;
+  /** Receives every service line. Default: none. */
+  onServiceLine?: (line: string) => void;
+}
+
+/** Runs every scenario and writes latest.json and latest.md; answers the report. */
+export async function runBench(options: BenchOptions = {}): Promise<Report> {
+  const scale = options.scale ?? 1;
+  if (!(scale > 0 && scale <= 10)) {
+    throw new RangeError(`Cannot run the benchmark: scale must be in (0, 10], not ${scale}`);
+  }
+  const log = options.log ?? console.log;
+  const outDir = options.outDir ?? new URL("./results/", import.meta.url).pathname;
+  const started = performance.now();
+  const memory = new MemorySampler();
+  const recent = new Map<string, string[]>();
+  const onServiceLine = (line: string) => {
+    options.onServiceLine?.(line);
+    const process = line.slice(0, line.indexOf(" "));
+    const lines = recent.get(process) ?? [];
+    lines.push(line);
+    if (lines.length > 5) lines.shift();
+    recent.set(process, lines);
+  };
+  memory.start();
+  let peaks;
+  let figures: Omit<Report, "targets">;
+  try {
+    log(`Starting the services in a sandbox (scale ${scale})`);
+    await using system = await startSystem({
+      scale,
+      log,
+      onServiceLine,
+    });
+    const catalog = await seedCatalog(system, { categories: 10, products: 100 });
+    log(`Seeded ${catalog.categoryIds.length} categories, ${catalog.productIds.length} products`);
+    const reads = await runReads(system, catalog);
+    const writes = await runWrites(system, catalog);
+    log("Lag");
+    const lag = await runLag(system, catalog, writes.maxSubmitPerSecond);
+    peaks = memory.stop();
+    const crashes = system.stack.crashes.map((crash) => ({
+      process: crash.process,
+      code: crash.status.code,
+      signal: crash.status.signal,
+      at: crash.at.toISOString(),
+      lastLines: recent.get(crash.process) ?? [],
+    }));
+    figures = {
+      measuredAt: new Date().toISOString(),
+      scale,
+      machine: {
+        cores: navigator.hardwareConcurrency,
+        deno: Deno.version.deno,
+        os: `${Deno.build.os} ${Deno.build.arch}`,
+      },
+      seconds: 0,
+      reads,
+      writes,
+      lag,
+      memory: peaks,
+      crashes,
+    };
+  } finally {
+    memory.stop();
+  }
+  figures.seconds = Math.round((performance.now() - started) / 1000);
+  const report: Report = { ...figures, targets: targetsOf(figures) };
+  await Deno.mkdir(outDir, { recursive: true });
+  await Deno.writeTextFile(`${outDir}/latest.json`, `${JSON.stringify(report, null, 2)}\n`);
+  await Deno.writeTextFile(`${outDir}/latest.md`, markdownOf(report));
+  await formatGenerated(`${outDir}/latest.md`, `${outDir}/latest.json`);
+  log(`Figures written to ${outDir}/latest.md and latest.json (${figures.seconds} s)`);
+  return report;
+}
+
+function flag(name: string): string | undefined {
+  const prefix = `--${name}=`;
+  return Deno.args.find((arg) => arg.startsWith(prefix))?.slice(prefix.length);
+}
+
+if (import.meta.main) {
+  const report = await runBench({
+    scale: Number(flag("scale") ?? Deno.env.get("BENCH_SCALE") ?? 1),
+    outDir: flag("out") ?? Deno.env.get("BENCH_RESULTS_DIR") ?? undefined,
+    onServiceLine: Deno.env.get("BENCH_LOGS") === "1" ? (line) => console.log(line) : undefined,
+  });
+  console.log("");
+  for (const crash of report.crashes) {
+    console.log(`CRASHED ${crash.process} (code ${crash.code}): ${crash.lastLines.at(-1) ?? ""}`);
+  }
+  for (const target of report.targets) {
+    const verdict = target.met === undefined ? "–" : target.met ? "met" : "NOT MET";
+    console.log(`${verdict.padEnd(7)} ${target.target}: ${target.figure}`);
+  }
+}
