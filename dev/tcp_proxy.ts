@@ -55,10 +55,17 @@ export class TcpProxy {
             client.close();
             continue;
           }
-          // Pass small writes on at once, as the client and server wrote them:
-          // Nagle's algorithm would hold a pipelined request's answers back.
-          client.setNoDelay(true);
-          server.setNoDelay(true);
+          try {
+            // Pass small writes on at once, as the client and server wrote them:
+            // Nagle's algorithm would hold a pipelined request's answers back.
+            client.setNoDelay(true);
+            server.setNoDelay(true);
+          } catch {
+            // One side is gone already; accept the next client all the same.
+            closeQuietly(client);
+            closeQuietly(server);
+            continue;
+          }
           this.#connections.add(client);
           this.#connections.add(server);
           this.#pumps.push(this.#pump(client, server, false), this.#pump(server, client, true));
