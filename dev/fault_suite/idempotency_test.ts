@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { eventually, withSystem } from "../_testing.ts";
+import { runScenario } from "./_scenario.ts";
+import { eventually } from "../_testing.ts";
 import {
   auditExactlyOnce,
   countAllHandled,
   describeReadWrite,
   exactlyOnceHolds,
-  openDatabases,
   readEqualsWrite,
   waitHandled,
   waitReadEqualsWrite,
@@ -30,11 +30,9 @@ const IN_FLIGHT = 48;
 Deno.test("a command sent three times with one idempotency key has one effect", async () => {
   const elapsed = stopwatch();
   let skipped = 0;
-  await withSystem(
-    async ({ stack, sandbox }) => {
-      await using databases = openDatabases(sandbox);
-      const { write, read } = databases;
-      const url = stack.graphqlUrl;
+  await runScenario(
+    "idempotency",
+    async ({ stack, sandbox, write, read, url }) => {
       await using observer = await observeCommands(sandbox.env.AMQP_URL);
 
       const setup = receiptOf(await send(url, mutations.createCategory("idempotency")));
@@ -156,7 +154,6 @@ Deno.test("a command sent three times with one idempotency key has one effect", 
       });
       assert.deepEqual(checks.failed, [], summary);
     },
-    {},
     {
       onLog: (line) => line.includes("| skipped ") && skipped++,
     },

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { withSystem } from "../_testing.ts";
+import { runScenario } from "./_scenario.ts";
 import { TcpProxy } from "../tcp_proxy.ts";
 import {
   auditExactlyOnce,
@@ -8,7 +8,6 @@ import {
   databasesBehindProxy,
   describeReadWrite,
   exactlyOnceHolds,
-  openDatabases,
   readEqualsWrite,
   waitHandled,
   waitReadEqualsWrite,
@@ -25,7 +24,6 @@ import {
 } from "./_load.ts";
 import { peekDeadLetters } from "./_rabbitmq.ts";
 import { Checks, recordResult, stopwatch } from "./_results.ts";
-import { serviceLog } from "./_service_log.ts";
 
 const OUTAGE_MS = 30_000;
 const BEFORE_MS = 5_000;
@@ -36,15 +34,11 @@ const PAUSE_MS = 100;
 
 Deno.test("PostgreSQL away for 30 s: nothing dead-lettered, nothing lost, backlog drained", async () => {
   const elapsed = stopwatch();
-  const log = serviceLog("postgres-outage");
   let proxy: TcpProxy | undefined;
   try {
-    await withSystem(
-      async ({ stack, sandbox }) => {
-        await using databases = openDatabases(sandbox);
-        const { write, read } = databases;
-        const url = stack.graphqlUrl;
-
+    await runScenario(
+      "postgres-outage",
+      async ({ stack, sandbox, write, read, url, log }) => {
         const category = receiptOf(await send(url, mutations.createCategory("pg-products")));
         assert.ok(category, "Cannot create the category");
         const products: string[] = [];
@@ -161,18 +155,15 @@ Deno.test("PostgreSQL away for 30 s: nothing dead-lettered, nothing lost, backlo
         });
         assert.deepEqual(checks.failed, [], `${summary}\nLogs: ${log.path}`);
       },
-      {},
       {
         envFor(sandbox) {
           const behind = databasesBehindProxy(sandbox);
           proxy = behind.proxy;
           return behind.env;
         },
-        onLog: log.onLog,
       },
     );
   } finally {
     await proxy?.cut();
-    log.close();
   }
 });

@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
-import { withSystem } from "../_testing.ts";
+import { runScenario } from "./_scenario.ts";
 import { TcpProxy } from "../tcp_proxy.ts";
 import {
   auditExactlyOnce,
   countFailed,
   describeReadWrite,
   exactlyOnceHolds,
-  openDatabases,
   readEqualsWrite,
   waitHandled,
   waitReadEqualsWrite,
@@ -23,7 +22,6 @@ import {
 } from "./_load.ts";
 import { peekDeadLetters } from "./_rabbitmq.ts";
 import { Checks, crashesOf, recordResult, stopwatch } from "./_results.ts";
-import { serviceLog } from "./_service_log.ts";
 
 const OUTAGE_MS = 30_000;
 const BEFORE_MS = 5_000;
@@ -39,15 +37,11 @@ type Window = "before" | "during" | "after";
 
 Deno.test("RabbitMQ away for 30 s: refusals are SERVICE_UNAVAILABLE, receipts apply, service resumes", async () => {
   const elapsed = stopwatch();
-  const log = serviceLog("rabbitmq-outage");
   let proxy: TcpProxy | undefined;
   try {
-    await withSystem(
-      async ({ stack, sandbox }) => {
-        await using databases = openDatabases(sandbox);
-        const { write, read } = databases;
-        const url = stack.graphqlUrl;
-
+    await runScenario(
+      "rabbitmq-outage",
+      async ({ stack, sandbox, write, read, url, log }) => {
         let window: Window = "before";
         const outcomes = { before: new Tally(), during: new Tally(), after: new Tally() };
         const unexpected: string[] = [];
@@ -193,7 +187,6 @@ Deno.test("RabbitMQ away for 30 s: refusals are SERVICE_UNAVAILABLE, receipts ap
           `${summary}\n${unexpected.join("\n")}\nLogs: ${log.path}`,
         );
       },
-      {},
       {
         envFor(sandbox) {
           const inFront = TcpProxy.inFrontOf(sandbox.env.AMQP_URL, 5672);
@@ -201,11 +194,9 @@ Deno.test("RabbitMQ away for 30 s: refusals are SERVICE_UNAVAILABLE, receipts ap
           proxy.open();
           return { AMQP_URL: inFront.url };
         },
-        onLog: log.onLog,
       },
     );
   } finally {
     await proxy?.cut();
-    log.close();
   }
 });

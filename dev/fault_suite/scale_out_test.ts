@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
-import { withSystem } from "../_testing.ts";
+import { runScenario } from "./_scenario.ts";
 import type { TcpProxy } from "../tcp_proxy.ts";
 import {
   auditExactlyOnce,
   databasesBehindProxy,
   describeReadWrite,
   exactlyOnceHolds,
-  openDatabases,
   readEqualsWrite,
   waitHandled,
   waitReadEqualsWrite,
@@ -14,7 +13,6 @@ import {
 import { describeDrains, type Drain, measureDrain } from "./_drain.ts";
 import { drive, mutations, receiptOf, scaled, send, Tally } from "./_load.ts";
 import { Checks, crashesOf, recordResult, stopwatch } from "./_results.ts";
-import { serviceLog } from "./_service_log.ts";
 
 /**
  * Added to each round trip to PostgreSQL: a database on another host of the
@@ -29,14 +27,11 @@ const IN_FLIGHT = 48;
 
 Deno.test("two workers drain a backlog faster than one when the database is a network hop away", async () => {
   const elapsed = stopwatch();
-  const log = serviceLog("scale-out");
   let proxy: TcpProxy | undefined;
   try {
-    await withSystem(
-      async ({ stack, sandbox }) => {
-        await using databases = openDatabases(sandbox);
-        const { write, read } = databases;
-        const url = stack.graphqlUrl;
+    await runScenario(
+      "scale-out",
+      async ({ stack, write, read, url, log }) => {
         const outcomes = new Tally();
 
         const category = receiptOf(await send(url, mutations.createCategory("scale-out")));
@@ -113,7 +108,6 @@ Deno.test("two workers drain a backlog faster than one when the database is a ne
         });
         assert.deepEqual(checks.failed, [], `${summary}\nLogs: ${log.path}`);
       },
-      {},
       {
         workers: WORKERS,
         workerConcurrency: CONCURRENCY,
@@ -122,11 +116,9 @@ Deno.test("two workers drain a backlog faster than one when the database is a ne
           proxy = behind.proxy;
           return behind.env;
         },
-        onLog: log.onLog,
       },
     );
   } finally {
     await proxy?.cut();
-    log.close();
   }
 });

@@ -1,18 +1,16 @@
 import assert from "node:assert/strict";
-import { withSystem } from "../_testing.ts";
+import { runScenario } from "./_scenario.ts";
 import type { ServiceName } from "../stack.ts";
 import {
   auditExactlyOnce,
   describeReadWrite,
   exactlyOnceHolds,
-  openDatabases,
   readEqualsWrite,
   waitHandled,
   waitReadEqualsWrite,
 } from "./_databases.ts";
 import { mutations, outcomeName, send, sleep, steadyLoad, Tally } from "./_load.ts";
 import { Checks, recordResult, stopwatch } from "./_results.ts";
-import { serviceLog } from "./_service_log.ts";
 
 /** Every request's deadline on the client side. */
 const DEADLINE_MS = 10_000;
@@ -24,179 +22,170 @@ const PAUSE_MS = 100;
 
 Deno.test("SIGTERM to each service under load loses no accepted command and strands no client", async () => {
   const elapsed = stopwatch();
-  const log = serviceLog("sigterm");
-  try {
-    await withSystem(
-      async ({ stack, sandbox }) => {
-        await using databases = openDatabases(sandbox);
-        const { write, read } = databases;
-        const url = stack.graphqlUrl;
-
-        let phase = "before";
-        const outcomes = new Map<string, Tally>();
-        const examples = new Map<string, string>();
-        /** Command ids the clients learnt: receipts, and errors that name an accepted command. */
-        const accepted = new Set<string>();
-        /** Categories that waiting mutations answered as created. */
-        const created: string[] = [];
-        const load = steadyLoad(async (index) => {
-          const sentIn = phase;
-          // One request in five waits for its effect (createCategory); the others are submits.
-          const waits = index % 5 === 0;
-          const request = waits
-            ? mutations.createCategoryAndWait(`wait-${index}`)
-            : mutations.createCategory(`submit-${index}`);
-          const outcome = await send(url, request, { timeoutMs: DEADLINE_MS });
-          const what = `${waits ? "wait" : "submit"} ${outcomeName(outcome)}`;
-          const tally = outcomes.get(sentIn) ?? new Tally();
-          tally.add(what);
-          outcomes.set(sentIn, tally);
-          if (outcome.kind === "ok") {
-            const data = outcome.data as {
-              receipt?: { commandId: string };
-              createCategory?: { id: string };
-            };
-            if (data.receipt) accepted.add(data.receipt.commandId);
-            if (data.createCategory) created.push(data.createCategory.id);
-          } else if (outcome.kind === "error") {
-            const commandId = outcome.extensions.commandId;
-            if (typeof commandId === "string") accepted.add(commandId);
-          }
-          if (outcome.kind !== "ok" && !examples.has(what)) {
-            examples.set(what, `${sentIn}: ${JSON.stringify(outcome).slice(0, 300)}`);
-          }
-        }, { concurrency: IN_FLIGHT, pauseMs: PAUSE_MS });
-
-        const stops: {
-          service: string;
-          exit: string;
-          stopSeconds: number;
-          readySeconds: number;
-        }[] = [];
-        // A service that dies by itself is a failure of its own; it is
-        // started again so that the next SIGTERM still means something.
-        const crashes: string[] = [];
-        // Deno 2.9.6's node:http2 can abort or segfault inside nghttp2 when a
-        // client session receives the GOAWAY of a server that is stopping
-        // (denoland/deno#36788): the gateway's gRPC client, when the command
-        // or query service stops. No JavaScript runs, so no code of ours can
-        // catch it. Such a crash is counted and reported; any other service
-        // exiting by itself fails the scenario.
-        const runtimeCrashes: string[] = [];
-        const isGoawayCrash = (process: string, status: Deno.CommandStatus, during: string) =>
-          process === "gateway" && /^(command|query) SIGTERM$/.test(during) &&
-          (status.signal === "SIGABRT" || status.signal === "SIGSEGV" ||
-            status.code === 134 || status.code === 139);
-        let seen = 0;
-        const restartCrashed = async () => {
-          for (const { process, status } of stack.crashes.slice(seen)) {
-            seen++;
-            const crash = `${process} ${status.signal ?? `code ${status.code}`} during ${phase}`;
-            (isGoawayCrash(process, status, phase) ? runtimeCrashes : crashes).push(crash);
-            log.note(`restarting ${process}, which exited by itself during ${phase}`);
-            if (!stack.isRunning(process)) await stack.start(process);
-          }
-        };
-        await sleep(BEFORE_MS);
-        for (const service of SERVICES) {
-          await restartCrashed();
-          phase = `${service} SIGTERM`;
-          log.note(`SIGTERM ${service}`);
-          const stopping = stopwatch();
-          const status = await stack.stop(service, { signal: "SIGTERM", graceMs: 30_000 });
-          const stopSeconds = stopping();
-          const starting = stopwatch();
-          await stack.start(service);
-          stops.push({
-            service,
-            exit: status?.signal ?? `code ${status?.code}`,
-            stopSeconds,
-            readySeconds: starting(),
-          });
-          log.note(`${service} ready again`);
-          await sleep(BETWEEN_MS);
+  await runScenario(
+    "sigterm",
+    async ({ stack, write, read, url, log }) => {
+      let phase = "before";
+      const outcomes = new Map<string, Tally>();
+      const examples = new Map<string, string>();
+      /** Command ids the clients learnt: receipts, and errors that name an accepted command. */
+      const accepted = new Set<string>();
+      /** Categories that waiting mutations answered as created. */
+      const created: string[] = [];
+      const load = steadyLoad(async (index) => {
+        const sentIn = phase;
+        // One request in five waits for its effect (createCategory); the others are submits.
+        const waits = index % 5 === 0;
+        const request = waits
+          ? mutations.createCategoryAndWait(`wait-${index}`)
+          : mutations.createCategory(`submit-${index}`);
+        const outcome = await send(url, request, { timeoutMs: DEADLINE_MS });
+        const what = `${waits ? "wait" : "submit"} ${outcomeName(outcome)}`;
+        const tally = outcomes.get(sentIn) ?? new Tally();
+        tally.add(what);
+        outcomes.set(sentIn, tally);
+        if (outcome.kind === "ok") {
+          const data = outcome.data as {
+            receipt?: { commandId: string };
+            createCategory?: { id: string };
+          };
+          if (data.receipt) accepted.add(data.receipt.commandId);
+          if (data.createCategory) created.push(data.createCategory.id);
+        } else if (outcome.kind === "error") {
+          const commandId = outcome.extensions.commandId;
+          if (typeof commandId === "string") accepted.add(commandId);
         }
-        await restartCrashed();
-        phase = "after";
-        await sleep(BETWEEN_MS);
-        await load.stop();
-        await restartCrashed();
-
-        const ids = [...accepted];
-        const handled = await waitHandled(write, ids);
-        const [found] = await write<{ count: number }[]>`
-        select count(*)::int as count from categories where id = any(${created}::uuid[])`;
-        const audit = await auditExactlyOnce(write, ids);
-        const difference = await waitReadEqualsWrite(write, read);
-        const all = new Tally();
-        for (const tally of outcomes.values()) {
-          for (const [what, count] of tally.counts) all.add(what, count);
+        if (outcome.kind !== "ok" && !examples.has(what)) {
+          examples.set(what, `${sentIn}: ${JSON.stringify(outcome).slice(0, 300)}`);
         }
-        const timeouts = all.get("wait timeout") + all.get("submit timeout");
+      }, { concurrency: IN_FLIGHT, pauseMs: PAUSE_MS });
 
-        const checks = new Checks();
-        checks.check("no request hit its deadline", timeouts === 0);
-        checks.check(
-          "every service exited 0 on SIGTERM",
-          stops.every((stop) => stop.exit === "code 0"),
-        );
-        checks.check(
-          `no service exited by itself (${crashes.join(", ") || "none did"})`,
-          crashes.length === 0,
-        );
-        checks.check("every accepted command handled", handled === ids.length);
-        checks.check(
-          "every category a waiting mutation returned exists",
-          found?.count === created.length,
-        );
-        checks.check("exactly once", exactlyOnceHolds(audit));
-        checks.check("read = write", readEqualsWrite(difference));
-
-        const summary =
-          `SIGTERM ${SERVICES.join(", ")} under load: ${
-            [...all.counts.values()].reduce((a, b) => a + b, 0)
-          } requests (${all}), ${timeouts} past the ${DEADLINE_MS / 1000} s deadline; ` +
-          `${ids.length} accepted, ${handled} handled, ${audit.lost} lost, ${audit.duplicated} ` +
-          `duplicated, ${describeReadWrite(difference)}; exits: ${
-            stops.map((stop) => `${stop.service} ${stop.exit} in ${stop.stopSeconds.toFixed(1)} s`)
-              .join(", ")
-          }` + (crashes.length > 0 ? `; exited by itself: ${crashes.join(", ")}` : "") +
-          (runtimeCrashes.length > 0
-            ? `; Deno's HTTP/2 GOAWAY crash (denoland/deno#36788): ${runtimeCrashes.join(", ")}`
-            : "");
-        await recordResult({
-          number: 7,
-          name: "SIGTERM to each service",
-          passed: checks.passed,
-          summary,
-          seconds: elapsed(),
-          figures: {
-            deadlineMs: DEADLINE_MS,
-            outcomes: Object.fromEntries(
-              [...outcomes].map(([name, tally]) => [name, tally.toJSON()]),
-            ),
-            examples: Object.fromEntries(examples),
-            stops,
-            accepted: ids.length,
-            handled,
-            createdByWaitingMutations: created.length,
-            audit,
-            readWrite: difference,
-            crashes,
-            runtimeCrashes,
-            serviceLog: log.path,
-          },
+      const stops: {
+        service: string;
+        exit: string;
+        stopSeconds: number;
+        readySeconds: number;
+      }[] = [];
+      // A service that dies by itself is a failure of its own; it is
+      // started again so that the next SIGTERM still means something.
+      const crashes: string[] = [];
+      // Deno 2.9.6's node:http2 can abort or segfault inside nghttp2 when a
+      // client session receives the GOAWAY of a server that is stopping
+      // (denoland/deno#36788): the gateway's gRPC client, when the command
+      // or query service stops. No JavaScript runs, so no code of ours can
+      // catch it. Such a crash is counted and reported; any other service
+      // exiting by itself fails the scenario.
+      const runtimeCrashes: string[] = [];
+      const isGoawayCrash = (process: string, status: Deno.CommandStatus, during: string) =>
+        process === "gateway" && /^(command|query) SIGTERM$/.test(during) &&
+        (status.signal === "SIGABRT" || status.signal === "SIGSEGV" ||
+          status.code === 134 || status.code === 139);
+      let seen = 0;
+      const restartCrashed = async () => {
+        for (const { process, status } of stack.crashes.slice(seen)) {
+          seen++;
+          const crash = `${process} ${status.signal ?? `code ${status.code}`} during ${phase}`;
+          (isGoawayCrash(process, status, phase) ? runtimeCrashes : crashes).push(crash);
+          log.note(`restarting ${process}, which exited by itself during ${phase}`);
+          if (!stack.isRunning(process)) await stack.start(process);
+        }
+      };
+      await sleep(BEFORE_MS);
+      for (const service of SERVICES) {
+        await restartCrashed();
+        phase = `${service} SIGTERM`;
+        log.note(`SIGTERM ${service}`);
+        const stopping = stopwatch();
+        const status = await stack.stop(service, { signal: "SIGTERM", graceMs: 30_000 });
+        const stopSeconds = stopping();
+        const starting = stopwatch();
+        await stack.start(service);
+        stops.push({
+          service,
+          exit: status?.signal ?? `code ${status?.code}`,
+          stopSeconds,
+          readySeconds: starting(),
         });
-        assert.deepEqual(
-          checks.failed,
-          [],
-          `${summary}\n${[...examples.values()].join("\n")}\nLogs: ${log.path}`,
-        );
-      },
-      { COMMAND_WAIT_TIMEOUT_MS: "3000" },
-      { onLog: log.onLog },
-    );
-  } finally {
-    log.close();
-  }
+        log.note(`${service} ready again`);
+        await sleep(BETWEEN_MS);
+      }
+      await restartCrashed();
+      phase = "after";
+      await sleep(BETWEEN_MS);
+      await load.stop();
+      await restartCrashed();
+
+      const ids = [...accepted];
+      const handled = await waitHandled(write, ids);
+      const [found] = await write<{ count: number }[]>`
+        select count(*)::int as count from categories where id = any(${created}::uuid[])`;
+      const audit = await auditExactlyOnce(write, ids);
+      const difference = await waitReadEqualsWrite(write, read);
+      const all = new Tally();
+      for (const tally of outcomes.values()) {
+        for (const [what, count] of tally.counts) all.add(what, count);
+      }
+      const timeouts = all.get("wait timeout") + all.get("submit timeout");
+
+      const checks = new Checks();
+      checks.check("no request hit its deadline", timeouts === 0);
+      checks.check(
+        "every service exited 0 on SIGTERM",
+        stops.every((stop) => stop.exit === "code 0"),
+      );
+      checks.check(
+        `no service exited by itself (${crashes.join(", ") || "none did"})`,
+        crashes.length === 0,
+      );
+      checks.check("every accepted command handled", handled === ids.length);
+      checks.check(
+        "every category a waiting mutation returned exists",
+        found?.count === created.length,
+      );
+      checks.check("exactly once", exactlyOnceHolds(audit));
+      checks.check("read = write", readEqualsWrite(difference));
+
+      const summary =
+        `SIGTERM ${SERVICES.join(", ")} under load: ${
+          [...all.counts.values()].reduce((a, b) => a + b, 0)
+        } requests (${all}), ${timeouts} past the ${DEADLINE_MS / 1000} s deadline; ` +
+        `${ids.length} accepted, ${handled} handled, ${audit.lost} lost, ${audit.duplicated} ` +
+        `duplicated, ${describeReadWrite(difference)}; exits: ${
+          stops.map((stop) => `${stop.service} ${stop.exit} in ${stop.stopSeconds.toFixed(1)} s`)
+            .join(", ")
+        }` + (crashes.length > 0 ? `; exited by itself: ${crashes.join(", ")}` : "") +
+        (runtimeCrashes.length > 0
+          ? `; Deno's HTTP/2 GOAWAY crash (denoland/deno#36788): ${runtimeCrashes.join(", ")}`
+          : "");
+      await recordResult({
+        number: 7,
+        name: "SIGTERM to each service",
+        passed: checks.passed,
+        summary,
+        seconds: elapsed(),
+        figures: {
+          deadlineMs: DEADLINE_MS,
+          outcomes: Object.fromEntries(
+            [...outcomes].map(([name, tally]) => [name, tally.toJSON()]),
+          ),
+          examples: Object.fromEntries(examples),
+          stops,
+          accepted: ids.length,
+          handled,
+          createdByWaitingMutations: created.length,
+          audit,
+          readWrite: difference,
+          crashes,
+          runtimeCrashes,
+          serviceLog: log.path,
+        },
+      });
+      assert.deepEqual(
+        checks.failed,
+        [],
+        `${summary}\n${[...examples.values()].join("\n")}\nLogs: ${log.path}`,
+      );
+    },
+    { env: { COMMAND_WAIT_TIMEOUT_MS: "3000" } },
+  );
 });

@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
-import { withSystem } from "../_testing.ts";
+import { runScenario } from "./_scenario.ts";
 import {
   auditExactlyOnce,
   countAllHandled,
   countFailed,
   describeReadWrite,
   exactlyOnceHolds,
-  openDatabases,
   readEqualsWrite,
   waitHandled,
   waitReadEqualsWrite,
@@ -23,12 +22,9 @@ const IN_FLIGHT = 48;
 
 Deno.test("a worker killed five times mid-stream loses and duplicates nothing", async () => {
   const elapsed = stopwatch();
-  await withSystem(
-    async ({ stack, sandbox }) => {
-      await using databases = openDatabases(sandbox);
-      const { write, read } = databases;
-      const url = stack.graphqlUrl;
-
+  await runScenario(
+    "worker-sigkill",
+    async ({ stack, sandbox, write, read, url }) => {
       const categories: string[] = [];
       const setup: string[] = [];
       await drive(async (index) => {
@@ -148,7 +144,6 @@ Deno.test("a worker killed five times mid-stream loses and duplicates nothing", 
       });
       assert.deepEqual(checks.failed, [], `${summary}\n${difference.examples.join("\n")}`);
     },
-    {},
     { logTail: 80 },
   );
 });
