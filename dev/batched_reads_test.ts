@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import postgres from "postgres";
 import { createQueryClient, type QueryClient } from "@catalog/proto";
 import { defaultConfig } from "../gateway/config.ts";
-import type { CommandCalls, QueryCalls } from "../gateway/context.ts";
+import { type CommandCalls, commandMethods, type QueryCalls } from "../gateway/context.ts";
 import { createGateway } from "../gateway/gateway.ts";
 import { startQueryService } from "../query/service.ts";
 import { migrate } from "../worker/migrate.ts";
@@ -34,14 +34,7 @@ function counting(client: QueryClient, calls: Map<string, number>): QueryCalls {
 
 /** A command service that is never called by these reads. */
 const noCommands = Object.fromEntries(
-  [
-    "CreateCategory",
-    "UpdateCategory",
-    "DeleteCategory",
-    "CreateProduct",
-    "UpdateProduct",
-    "DeleteProduct",
-  ].map((method) => [method, () => Promise.reject(new Error(`Unexpected ${method}`))]),
+  commandMethods.map((method) => [method, () => Promise.reject(new Error(`Unexpected ${method}`))]),
 ) as unknown as CommandCalls;
 
 /** Categories "c00".."c11" (two of them empty) with ten products each, straight into the views. */

@@ -45,7 +45,8 @@ export interface ContextOptions {
   config: GatewayConfig;
 }
 
-const commandMethods = [
+/** The command service's calls, by name. */
+export const commandMethods = [
   "CreateCategory",
   "UpdateCategory",
   "DeleteCategory",
