@@ -25,6 +25,13 @@ export interface ConsumerOptions {
   concurrency?: number;
   /** Applies one command to the write database (handleCommand). */
   handle: (envelope: CommandEnvelope) => Promise<CommandOutcome>;
+  /**
+   * Applies commands in order in one write-database transaction, each with the
+   * outcome it has alone (handleCommands). Without it, a partition's commands
+   * are handled one at a time; with it, all of a partition's delivered
+   * commands at once, or one at a time after a failure that is not a passing fault.
+   */
+  handleMany?: (envelopes: CommandEnvelope[]) => Promise<CommandOutcome[]>;
   /** Brings the read database up to date (project). */
   project: () => Promise<ProjectionReport>;
   /** Makes commands readable as ACCEPTED (recordAccepted). */
@@ -92,6 +99,10 @@ interface Partition {
   consumerTag: string;
   /** Every message of the partition, handled one after the other in arrival order. */
   chain: Promise<void>;
+  /** Messages delivered and not yet taken up by the chain. */
+  pending: amqp.ConsumeMessage[];
+  /** Whether a step of the chain will take up the pending messages. */
+  scheduled: boolean;
   /**
    * Handled commands waiting for the projection that makes their outcome
    * readable, after which each is acknowledged. The next command is handled
@@ -198,8 +209,9 @@ function limiter(limit: number) {
  * Connects to RabbitMQ as `catalog-worker`, declares the topology, records
  * the accepted copies of commands, and consumes the partition queues it is
  * told to with manual acknowledgements. Within a partition, commands are
- * handled one at a time in arrival order; up to `concurrency` partitions are
- * handled at once. Each command is handled, projected, then acknowledged.
+ * handled in arrival order, those delivered meanwhile together (handleMany),
+ * while the ones before them are projected; up to `concurrency` partitions
+ * are handled at once. Each command is handled, projected, then acknowledged.
  * Unreadable commands, and commands that keep failing for reasons other than
  * a passing fault, are dead-lettered with the reason. Passing faults are
  * retried in place, forever, with backoff, so they never count a delivery.
@@ -226,6 +238,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
     what: string,
     work: () => Promise<T>,
     abandon: AbortSignal,
+    retries = MAX_RETRIES,
   ): Promise<Attempt<T>> {
     let failures = 0;
     let faults = 0;
@@ -241,12 +254,10 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
           log(`cannot ${what} yet (${messageOf(error)}); retrying in ${delay} ms`);
         } else {
           failures += 1;
-          if (failures > MAX_RETRIES) return { kind: "failed", error };
+          if (failures > retries) return { kind: "failed", error };
           delay = backoffDelay(failures - 1);
           log(
-            `cannot ${what}: ${
-              messageOf(error)
-            }; retry ${failures} of ${MAX_RETRIES} in ${delay} ms`,
+            `cannot ${what}: ${messageOf(error)}; retry ${failures} of ${retries} in ${delay} ms`,
           );
         }
         await sleep(delay, abandon);
@@ -354,37 +365,111 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
         envelope,
       );
     }
-    const settling = settle(part, message, command, () => describe(envelope, handled.value))
-      .catch((error) => log(`cannot settle ${command}: ${messageOf(error)}`));
+    settleLater(part, command, [{ message, outcome: () => describe(envelope, handled.value) }]);
+  }
+
+  /**
+   * Handles the messages in order: unreadable ones are dead-lettered, the
+   * commands in one call of handleMany, or, if that fails for a reason other
+   * than a passing fault, one at a time, each with its own retries.
+   */
+  async function processMessages(
+    session: Session,
+    part: Partition,
+    messages: amqp.ConsumeMessage[],
+  ): Promise<void> {
+    const handleMany = options.handleMany;
+    if (!handleMany || messages.length === 1) {
+      for (const message of messages) await processMessage(session, part, message);
+      return;
+    }
+    if (part.draining || part.leaving.signal.aborted || session.isClosed) return;
+    const commands: { message: amqp.ConsumeMessage; envelope: CommandEnvelope }[] = [];
+    for (const message of messages) {
+      try {
+        commands.push({ message, envelope: readCommand(message) });
+      } catch (error) {
+        if (!(error instanceof MalformedCommandError)) throw error;
+        await deadLetter(session, part, message, error.message);
+      }
+    }
+    if (commands.length === 0) return;
+    const what = `${commands.length} commands`;
+    const handled = await attempt(
+      `handle ${what}`,
+      () => handleMany(commands.map((command) => command.envelope)),
+      part.leaving.signal,
+      0,
+    );
+    if (handled.kind === "abandoned") return;
+    if (handled.kind === "failed") {
+      log(`cannot handle ${what} together: ${messageOf(handled.error)}; handling them one by one`);
+      for (const { message } of commands) await processMessage(session, part, message);
+      return;
+    }
+    settleLater(
+      part,
+      what,
+      commands.map(({ message, envelope }, index) => ({
+        message,
+        outcome: () => describe(envelope, handled.value[index]!),
+      })),
+    );
+  }
+
+  /** Settles handled commands while the partition goes on with the next ones. */
+  function settleLater(
+    part: Partition,
+    what: string,
+    handled: { message: amqp.ConsumeMessage; outcome: () => string }[],
+  ): void {
+    const settling = settle(part, what, handled)
+      .catch((error) => log(`cannot settle ${what}: ${messageOf(error)}`));
     part.settling.add(settling);
     void settling.finally(() => part.settling.delete(settling));
   }
 
   /**
-   * Projects, then acknowledges a handled command. Until then RabbitMQ keeps
-   * it: a worker that dies in between has it delivered again, found handled,
-   * and projected.
+   * Projects, then acknowledges handled commands. Until then RabbitMQ keeps
+   * them: a worker that dies in between has them delivered again, found
+   * handled, and projected.
    */
   async function settle(
     part: Partition,
-    message: amqp.ConsumeMessage,
-    command: string,
-    outcome: () => string,
+    what: string,
+    handled: { message: amqp.ConsumeMessage; outcome: () => string }[],
   ): Promise<void> {
     const projected = await attempt(
-      `project after ${command}`,
+      `project after ${what}`,
       options.project,
       part.leaving.signal,
     );
     if (projected.kind === "abandoned") return;
     if (projected.kind === "failed") {
       log(
-        `cannot project after ${command}: ${
+        `cannot project after ${what}: ${
           messageOf(projected.error)
         }; the next projection will catch up`,
       );
     }
-    if (ack(part.channel, message)) log(outcome());
+    for (const { message, outcome } of handled) {
+      if (ack(part.channel, message)) log(outcome());
+    }
+  }
+
+  /** Has the chain take up the partition's pending messages, in one step per batch. */
+  function schedule(session: Session, part: Partition): void {
+    if (part.scheduled) return;
+    part.scheduled = true;
+    part.chain = part.chain
+      .then(() =>
+        runLimited(() => {
+          part.scheduled = false;
+          const messages = part.pending.splice(0, part.pending.length);
+          return processMessages(session, part, messages);
+        })
+      )
+      .catch((error) => log(`cannot process message: ${messageOf(error)}`));
   }
 
   /** Resolves once every command delivered so far is handled and settled. */
@@ -445,6 +530,8 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
       channel,
       consumerTag: "",
       chain: Promise.resolve(),
+      pending: [],
+      scheduled: false,
       settling: new Set(),
       closing: false,
       draining: false,
@@ -458,9 +545,8 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
     await channel.prefetch(options.prefetch);
     const { consumerTag } = await channel.consume(partitionQueue(partition), (message) => {
       if (message === null) return session.shut("RabbitMQ cancelled a consumer");
-      part.chain = part.chain
-        .then(() => runLimited(() => processMessage(session, part, message)))
-        .catch((error) => log(`cannot process message: ${messageOf(error)}`));
+      part.pending.push(message);
+      schedule(session, part);
     }, { noAck: false });
     part.consumerTag = consumerTag;
     consuming.add(partition);

@@ -3,6 +3,7 @@ import { Buffer } from "node:buffer";
 import amqp from "amqplib";
 import {
   type CommandEnvelope,
+  declareTopology,
   encodeCommandMessage,
   headers,
   partitionQueue,
@@ -426,6 +427,63 @@ Deno.test("startConsumer() finishes the commands delivered to a partition before
       await Promise.all(partitions.map((partition) => consumer.release(partition)));
       assert.deepEqual(handled, names, "every delivered command handled, in order");
       assert.equal((await queued(amqpUrl)).commands, 0, "nothing handed back");
+    } finally {
+      await consumer.stop();
+    }
+  });
+});
+
+Deno.test("startConsumer() handles delivered commands together, and one by one after a failure", async () => {
+  await withVhost(async (amqpUrl) => {
+    const aggregateId = crypto.randomUUID();
+    const names = Array.from({ length: 12 }, (_, step) => step === 5 ? "Poison" : `step ${step}`);
+    const envelopes = names.map((name) =>
+      commandEnvelope("UpdateCategory", aggregateId, { id: aggregateId, name })
+    );
+    // Queued before the consumer starts, so they are delivered together.
+    const connection = await amqp.connect(amqpUrl);
+    await declareTopology(await connection.createChannel());
+    await connection.close();
+    for (const envelope of envelopes) await publish(amqpUrl, envelope);
+    const poisoned = (envelope: CommandEnvelope) =>
+      (envelope.payload as { name: string }).name === "Poison";
+    const together: string[][] = [];
+    const alone: string[] = [];
+    const lines: string[] = [];
+    const consumer = await consumeAll({
+      amqpUrl,
+      prefetch: 32,
+      handle(envelope) {
+        alone.push(envelope.commandId);
+        if (poisoned(envelope)) return Promise.reject(new TypeError("Cannot store Poison"));
+        return Promise.resolve(applied);
+      },
+      handleMany(batch) {
+        together.push(batch.map((envelope) => envelope.commandId));
+        if (batch.some(poisoned)) return Promise.reject(new TypeError("Cannot store Poison"));
+        return Promise.resolve(batch.map(() => applied));
+      },
+      project: nothingToProject,
+      log: (line) => lines.push(line),
+    });
+    try {
+      await eventually("the poison dead-lettered and the rest acknowledged", async () => {
+        const { commands, deadLetters } = await queued(amqpUrl);
+        return commands === 0 && deadLetters === 1;
+      });
+      const poison = envelopes[5]!.commandId;
+      const appliedIds = lines.filter((line) => line.startsWith("applied UpdateCategory"))
+        .map((line) => line.split(" ")[2]!.replace("…", ""));
+      assert.deepEqual(
+        appliedIds,
+        envelopes.filter((envelope) => envelope.commandId !== poison)
+          .map((envelope) => envelope.commandId.slice(0, 8)),
+        "every other command applied once, in order",
+      );
+      assert.ok(together.some((ids) => ids.length > 1), "no commands were handled together");
+      assert.ok(together.some((ids) => ids.length > 1 && ids.includes(poison)));
+      assert.equal(alone.filter((id) => id === poison).length, 4, "the poison's retries");
+      assert.ok(lines.some((line) => line.includes("handling them one by one")));
     } finally {
       await consumer.stop();
     }

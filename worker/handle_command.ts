@@ -39,7 +39,7 @@ export type CommandOutcome =
 
 type Tx = postgres.TransactionSql;
 
-/** Another transaction recorded the same command id while this one was deciding. */
+/** Another transaction recorded one of the same command ids while this one was deciding. */
 class ConcurrentDuplicate extends Error {}
 
 /**
@@ -48,6 +48,25 @@ class ConcurrentDuplicate extends Error {}
  * command, loads what the decision needs, decides, writes the entity, appends
  * the events and records the outcome. A rejection is an outcome, not an
  * error; errors are faults (the database, a bug) and roll everything back.
+ * It is handleCommands() with one command.
+ */
+export async function handleCommand(
+  sql: postgres.Sql,
+  envelope: CommandEnvelope,
+  options: HandleCommandOptions = {},
+): Promise<CommandOutcome> {
+  const [outcome] = await handleCommands(sql, [envelope], options);
+  return outcome!;
+}
+
+/**
+ * Handles commands in order, in one write-database transaction, with the
+ * outcome each would have had alone, one after the other: the second sees
+ * what the first wrote. The transaction costs the same few round trips
+ * whatever the number of commands: one that locks and reads everything the
+ * decisions need, one that writes every effect, and the commit. Decisions are made in
+ * between, in memory, each on the state the ones before it left. A fault
+ * rolls every command of the call back.
  *
  * Commands for different entities run side by side. The projector reads the
  * logs in transaction-id order, and a transaction gets its id at its first
@@ -55,9 +74,9 @@ class ConcurrentDuplicate extends Error {}
  * a higher id. Two rules make that hold:
  *
  * 1. Before anything else, the transaction takes an advisory lock on each
- *    thing its decision reads and another command could change (see
- *    lockKeys()), in one global order, so two commands that touch the same
- *    entity, name or idempotency key run one after the other, and no two
+ *    thing its decisions read and another command could change (see
+ *    lockKeys()), in one global order, so two transactions that touch the
+ *    same entity, name or idempotency key run one after the other, and no two
  *    wait on each other in a cycle.
  * 2. It reads everything it needs before its first write, so any transaction
  *    whose rows it read had committed, and so had its id, before this one
@@ -66,61 +85,34 @@ class ConcurrentDuplicate extends Error {}
  * Two deliveries of one command lock the same aggregate, so the second sees
  * the first's outcome instead of its writes.
  */
-export async function handleCommand(
+export async function handleCommands(
   sql: postgres.Sql,
-  envelope: CommandEnvelope,
+  envelopes: readonly CommandEnvelope[],
   options: HandleCommandOptions = {},
-): Promise<CommandOutcome> {
+): Promise<CommandOutcome[]> {
+  if (envelopes.length === 0) return [];
   const clock = options.clock ?? (() => new Date());
   try {
     return await sql.begin(async (tx) => {
-      await lock(tx, lockKeys(envelope));
-      const previous = await previousOutcome(tx, envelope.commandId);
-      if (previous) return { status: "DUPLICATE", previous } as const;
-
-      const now = clock();
-      const keyOwner = await idempotencyKeyOwner(tx, envelope);
-      const decision = keyOwner === undefined ? await loadAndDecide(tx, envelope) : undefined;
-
-      // Every read is done: the first write below gives the transaction its id.
-      if (keyOwner === undefined) await recordIdempotencyKey(tx, envelope, now);
-      const outcome: CommandOutcome = keyOwner !== undefined
-        ? { status: "REJECTED", rejection: keyReused(envelope, keyOwner) }
-        : "rejection" in decision!.decision
-        ? { status: "REJECTED", rejection: decision!.decision.rejection }
-        : {
-          status: "APPLIED",
-          events: await recordEvents(
-            tx,
-            envelope,
-            decision!.decision.events,
-            decision!.version,
-            now,
-          ),
-        };
-
-      const rejection = outcome.status === "REJECTED" ? outcome.rejection : undefined;
-      const inserted = await tx`
-        insert into commands (
-          command_id, type, aggregate_id, status, code, message, current_version, envelope,
-          accepted_at, handled_at
-        ) values (
-          ${envelope.commandId}, ${envelope.type}, ${envelope.aggregateId}, ${outcome.status},
-          ${rejection?.code ?? ""}, ${rejection?.message ?? ""}, ${
-        rejection?.currentVersion ?? null
-      },
-          ${tx.json(envelope as unknown as postgres.JSONValue)}, ${envelope.issuedAt}, ${now}
-        )
-        on conflict (command_id) do nothing
-        returning command_id`;
-      if (inserted.length === 0) throw new ConcurrentDuplicate();
-      return outcome;
+      const known = await load(tx, envelopes);
+      // Every read is done: the first write gives the transaction its id.
+      const writes = new Writes();
+      const outcomes = envelopes.map((envelope) => decideOne(known, writes, envelope, clock()));
+      await writes.commit(tx);
+      return outcomes;
     });
   } catch (error) {
     if (!(error instanceof ConcurrentDuplicate)) throw error;
-    const previous = await previousOutcome(sql, envelope.commandId);
-    if (!previous) throw new Error(`Cannot handle command ${envelope.commandId}: it vanished`);
-    return { status: "DUPLICATE", previous };
+    if (envelopes.length > 1) {
+      // Which command another transaction recorded is unknown: one at a time.
+      const outcomes: CommandOutcome[] = [];
+      for (const envelope of envelopes) outcomes.push(await handleCommand(sql, envelope, options));
+      return outcomes;
+    }
+    const [row] = await sql<{ status: "APPLIED" | "REJECTED"; code: string }[]>`
+      select status, code from commands where command_id = ${envelopes[0]!.commandId}`;
+    if (!row) throw new Error(`Cannot handle command ${envelopes[0]!.commandId}: it vanished`);
+    return [{ status: "DUPLICATE", previous: { status: row.status, code: row.code } }];
   }
 }
 
@@ -158,26 +150,210 @@ async function lock(tx: Tx, keys: string[]): Promise<void> {
     ) as sorted`;
 }
 
-/**
- * The command that the envelope's idempotency key already names, if it is
- * another one. Commands without a key name no other command.
- */
-async function idempotencyKeyOwner(tx: Tx, envelope: CommandEnvelope) {
-  const key = envelope.idempotencyKey;
-  if (!key) return undefined;
-  const [row] = await tx<{ commandId: string }[]>`
-    select command_id as "commandId" from idempotency_keys where key = ${key}`;
-  return row && row.commandId !== envelope.commandId ? row.commandId : undefined;
+/** A category as loaded, with its name as the unique index compares it. */
+interface KnownCategory {
+  state: CategoryState;
+  /** lower(name), computed by the database as the index computes it. */
+  key: string;
 }
 
-/** Records that the envelope's idempotency key names this command. */
-async function recordIdempotencyKey(tx: Tx, envelope: CommandEnvelope, now: Date) {
-  const key = envelope.idempotencyKey;
-  if (!key) return;
-  await tx`
-    insert into idempotency_keys (key, command_id, command_type, recorded_at)
-    values (${key}, ${envelope.commandId}, ${envelope.type}, ${now})
-    on conflict (key) do nothing`;
+/**
+ * What the write model holds that the commands of one transaction read,
+ * loaded at its start and then kept up to date with each decision's effects,
+ * so every decision sees the state the ones before it left. UUIDs are keyed
+ * lower-cased, as the database answers them.
+ */
+interface Known {
+  /** Outcomes of command ids already handled. */
+  outcomes: Map<string, { status: "APPLIED" | "REJECTED"; code: string }>;
+  /** The command id each idempotency key names. */
+  keyOwners: Map<string, string>;
+  categories: Map<string, KnownCategory>;
+  /** Category id by name key, for the names the commands claim and the categories known. */
+  categoryByName: Map<string, string>;
+  /** The name key of each name the commands claim. */
+  nameKeys: Map<string, string>;
+  products: Map<string, ProductState>;
+  /** Ids of creates that name, or once named, a category or a product. */
+  taken: Set<string>;
+  /** Products per category, for the categories the commands delete. */
+  productCounts: Map<string, number>;
+}
+
+function uuidKey(id: string): string {
+  return id.toLowerCase();
+}
+
+/** The ids and names the commands' decisions read, by what they are looked up in. */
+function lookups(envelopes: readonly CommandEnvelope[]) {
+  const categoryIds = new Set<string>();
+  const productIds = new Set<string>();
+  const createIds = new Set<string>();
+  const deletedCategoryIds = new Set<string>();
+  const names = new Set<string>();
+  const keys = new Set<string>();
+  for (const { type, aggregateId, payload, idempotencyKey } of envelopes) {
+    const { categoryId, name } = payload as { categoryId?: string; name?: string };
+    if (idempotencyKey) keys.add(idempotencyKey);
+    if (name !== undefined && type.endsWith("Category")) names.add(name);
+    if (categoryId !== undefined) categoryIds.add(categoryId);
+    if (type === "CreateCategory" || type === "CreateProduct") createIds.add(aggregateId);
+    else if (type.endsWith("Category")) categoryIds.add(aggregateId);
+    else productIds.add(aggregateId);
+    if (type === "DeleteCategory") deletedCategoryIds.add(aggregateId);
+  }
+  return {
+    commandIds: envelopes.map((envelope) => envelope.commandId),
+    categoryIds: [...categoryIds],
+    productIds: [...productIds],
+    createIds: [...createIds],
+    deletedCategoryIds: [...deletedCategoryIds],
+    names: [...names],
+    keys: [...keys],
+  };
+}
+
+/**
+ * Takes the commands' locks, then reads what their decisions need: every
+ * statement sent at once, answered in one round trip. The locks come first on
+ * the connection, so every read runs with them held.
+ */
+async function load(tx: Tx, envelopes: readonly CommandEnvelope[]): Promise<Known> {
+  const wanted = lookups(envelopes);
+  // A lookup with nothing to look up is not sent.
+  const none = Promise.resolve([]);
+  const [, outcomes, keyOwners, categories, nameKeys, products, taken, counts] = await Promise.all([
+    lock(tx, envelopes.flatMap(lockKeys)),
+    tx<{ commandId: string; status: "APPLIED" | "REJECTED"; code: string }[]>`
+      select command_id::text as "commandId", status, code from commands
+      where command_id = any(${wanted.commandIds}::uuid[])`,
+    wanted.keys.length === 0 ? none : tx<{ key: string; commandId: string }[]>`
+      select key, command_id::text as "commandId" from idempotency_keys
+      where key = any(${wanted.keys}::text[])`,
+    // The categories addressed, those the products addressed belong to, and
+    // those holding a name claimed.
+    wanted.categoryIds.length + wanted.productIds.length + wanted.names.length === 0
+      ? none
+      : tx<(CategoryState & { key: string })[]>`
+      select id::text, name, version, lower(name) as key
+      from categories where id = any(${wanted.categoryIds}::uuid[])
+        or id in (select category_id from products where id = any(${wanted.productIds}::uuid[]))
+        or lower(name) in (select lower(claimed) from unnest(${wanted.names}::text[]) as claimed)`,
+    wanted.names.length === 0 ? none : tx<{ name: string; key: string }[]>`
+      select claimed as name, lower(claimed) as key
+      from unnest(${wanted.names}::text[]) as claimed`,
+    wanted.productIds.length === 0 ? none : tx<ProductState[]>`
+      select id::text, name, price::text as price, category_id::text as "categoryId", version
+      from products where id = any(${wanted.productIds}::uuid[])`,
+    wanted.createIds.length === 0 ? none : tx<{ id: string }[]>`
+      select id::text from unnest(${wanted.createIds}::uuid[]) as created (id)
+      where exists (select 1 from events where aggregate_id = created.id)
+        or exists (select 1 from categories where categories.id = created.id)
+        or exists (select 1 from products where products.id = created.id)`,
+    wanted.deletedCategoryIds.length === 0 ? none : tx<{ id: string; count: number }[]>`
+      select category_id::text as id, count(*)::int as count from products
+      where category_id = any(${wanted.deletedCategoryIds}::uuid[])
+      group by category_id`,
+  ]);
+  const known: Known = {
+    outcomes: new Map(
+      outcomes.map((row) => [row.commandId, { status: row.status, code: row.code }]),
+    ),
+    keyOwners: new Map(keyOwners.map((row) => [row.key, row.commandId])),
+    categories: new Map(),
+    categoryByName: new Map(),
+    nameKeys: new Map(nameKeys.map((row) => [row.name, row.key])),
+    products: new Map(products.map((row) => [row.id, row])),
+    taken: new Set(taken.map((row) => row.id)),
+    productCounts: new Map(wanted.deletedCategoryIds.map((id) => [uuidKey(id), 0])),
+  };
+  for (const { key, ...state } of categories) {
+    known.categories.set(state.id, { state, key });
+    known.categoryByName.set(key, state.id);
+  }
+  for (const row of counts) known.productCounts.set(row.id, row.count);
+  return known;
+}
+
+/** The state decide() reads for this command, as the commands before it left it. */
+function stateOf(known: Known, command: Command): DecisionState {
+  const id = uuidKey(command.aggregateId);
+  const category = (categoryId: string) => known.categories.get(uuidKey(categoryId))?.state;
+  const namedLike = (name: string) => {
+    const owner = known.categoryByName.get(known.nameKeys.get(name)!);
+    return owner === undefined || owner === id ? undefined : known.categories.get(owner)?.state;
+  };
+  switch (command.type) {
+    case "CreateCategory":
+      return {
+        idTaken: known.taken.has(id),
+        categoryWithSameName: namedLike(command.payload.name),
+      };
+    case "UpdateCategory":
+      return { category: category(id), categoryWithSameName: namedLike(command.payload.name) };
+    case "DeleteCategory":
+      return { category: category(id), productCount: known.productCounts.get(id) ?? 0 };
+    case "CreateProduct":
+      return {
+        idTaken: known.taken.has(id),
+        productCategory: category(command.payload.categoryId),
+      };
+    case "UpdateProduct": {
+      const addressed = known.products.get(id);
+      if (!addressed) return {};
+      const categoryId = command.payload.categoryId ?? addressed.categoryId;
+      return { product: addressed, productCategory: category(categoryId) };
+    }
+    case "DeleteProduct":
+      return { product: known.products.get(id) };
+  }
+}
+
+function countProduct(known: Known, categoryId: string, by: number): void {
+  const key = uuidKey(categoryId);
+  const count = known.productCounts.get(key);
+  if (count !== undefined) known.productCounts.set(key, count + by);
+}
+
+/** Brings what is known up to date with an event the command caused. */
+function remember(known: Known, aggregateId: string, event: DomainEvent, version: number): void {
+  const id = uuidKey(aggregateId);
+  switch (event.type) {
+    case "CategoryCreated":
+    case "CategoryUpdated": {
+      const before = known.categories.get(id);
+      if (before) known.categoryByName.delete(before.key);
+      const key = known.nameKeys.get(event.data.name)!;
+      known.categories.set(id, { state: { id, name: event.data.name, version }, key });
+      known.categoryByName.set(key, id);
+      known.taken.add(id);
+      break;
+    }
+    case "CategoryDeleted": {
+      const before = known.categories.get(id);
+      if (before) known.categoryByName.delete(before.key);
+      known.categories.delete(id);
+      break;
+    }
+    case "ProductCreated":
+    case "ProductUpdated": {
+      const before = known.products.get(id);
+      const { name, price, categoryId } = event.data;
+      known.products.set(id, { id, name, price, categoryId: uuidKey(categoryId), version });
+      known.taken.add(id);
+      if (before?.categoryId !== uuidKey(categoryId)) {
+        if (before) countProduct(known, before.categoryId, -1);
+        countProduct(known, categoryId, 1);
+      }
+      break;
+    }
+    case "ProductDeleted": {
+      const before = known.products.get(id);
+      known.products.delete(id);
+      if (before) countProduct(known, before.categoryId, -1);
+      break;
+    }
+  }
 }
 
 function keyReused(envelope: CommandEnvelope, owner: string): CommandRejection {
@@ -188,141 +364,86 @@ function keyReused(envelope: CommandEnvelope, owner: string): CommandRejection {
   };
 }
 
-/** Loads the state the command addresses and decides it, writing nothing. */
-async function loadAndDecide(tx: Tx, envelope: CommandEnvelope) {
-  const command = {
-    type: envelope.type,
-    aggregateId: envelope.aggregateId,
-    payload: envelope.payload,
-  } as Command;
-  const state = await loadState(tx, command);
-  return {
-    decision: decide(command, state),
-    version: state.category?.version ?? state.product?.version ?? 0,
-  };
-}
-
-async function previousOutcome(
-  sql: postgres.Sql | Tx,
-  commandId: string,
-): Promise<{ status: "APPLIED" | "REJECTED"; code: string } | undefined> {
-  const [row] = await sql<{ status: "APPLIED" | "REJECTED"; code: string }[]>`
-    select status, code from commands where command_id = ${commandId}`;
-  return row ? { status: row.status, code: row.code } : undefined;
-}
-
-async function idTaken(tx: Tx, id: string): Promise<boolean> {
-  const [row] = await tx`
-    select exists (select 1 from events where aggregate_id = ${id})
-        or exists (select 1 from categories where id = ${id})
-        or exists (select 1 from products where id = ${id}) as taken`;
-  return row?.taken === true;
-}
-
-async function category(tx: Tx, id: string) {
-  const [row] = await tx<CategoryState[]>`
-    select id, name, version from categories where id = ${id}`;
-  return row;
-}
-
-async function categoryNamed(tx: Tx, name: string, exceptId: string) {
-  const [row] = await tx<CategoryState[]>`
-    select id, name, version from categories
-    where lower(name) = lower(${name}) and id <> ${exceptId}
-    limit 1`;
-  return row;
-}
-
-async function product(tx: Tx, id: string): Promise<ProductState | undefined> {
-  const [row] = await tx<ProductState[]>`
-    select id, name, price::text as price, category_id as "categoryId", version
-    from products where id = ${id}`;
-  return row;
-}
-
-/** Loads what decide() reads for this command; lockKeys() already holds it still. */
-async function loadState(tx: Tx, command: Command): Promise<DecisionState> {
-  const id = command.aggregateId;
-  switch (command.type) {
-    case "CreateCategory":
-      return {
-        idTaken: await idTaken(tx, id),
-        categoryWithSameName: await categoryNamed(tx, command.payload.name, id),
-      };
-    case "UpdateCategory":
-      return {
-        category: await category(tx, id),
-        categoryWithSameName: await categoryNamed(tx, command.payload.name, id),
-      };
-    case "DeleteCategory": {
-      const addressed = await category(tx, id);
-      const [row] = await tx`
-        select count(*)::int as count from products where category_id = ${id}`;
-      return { category: addressed, productCount: row?.count ?? 0 };
-    }
-    case "CreateProduct":
-      return {
-        idTaken: await idTaken(tx, id),
-        productCategory: await category(tx, command.payload.categoryId),
-      };
-    case "UpdateProduct": {
-      const addressed = await product(tx, id);
-      if (!addressed) return {};
-      const categoryId = command.payload.categoryId ?? addressed.categoryId;
-      return { product: addressed, productCategory: await category(tx, categoryId) };
-    }
-    case "DeleteProduct":
-      return { product: await product(tx, id) };
-  }
-}
-
-/** Writes each event's effect on the entity tables and appends it to the event log. */
-async function recordEvents(
-  tx: Tx,
+/**
+ * Decides one command on what is known, records its effects in `writes` and
+ * in `known`, and answers its outcome.
+ */
+function decideOne(
+  known: Known,
+  writes: Writes,
   envelope: CommandEnvelope,
-  events: DomainEvent[],
-  startVersion: number,
   now: Date,
-): Promise<RecordedEvent[]> {
-  const id = envelope.aggregateId;
-  const recorded: RecordedEvent[] = [];
-  let version = startVersion;
-  for (const event of events) {
-    version += 1;
-    switch (event.type) {
-      case "CategoryCreated":
-        await tx`
-          insert into categories (id, name, version, created_at, updated_at)
-          values (${id}, ${event.data.name}, ${version}, ${now}, ${now})`;
-        break;
-      case "CategoryUpdated":
-        await tx`
-          update categories set name = ${event.data.name}, version = ${version}, updated_at = ${now}
-          where id = ${id}`;
-        break;
-      case "CategoryDeleted":
-        await tx`delete from categories where id = ${id}`;
-        break;
-      case "ProductCreated":
-        await tx`
-          insert into products (id, name, price, category_id, version, created_at, updated_at)
-          values (
-            ${id}, ${event.data.name}, ${event.data.price}, ${event.data.categoryId}, ${version},
-            ${now}, ${now}
-          )`;
-        break;
-      case "ProductUpdated":
-        await tx`
-          update products set
-            name = ${event.data.name}, price = ${event.data.price},
-            category_id = ${event.data.categoryId}, version = ${version}, updated_at = ${now}
-          where id = ${id}`;
-        break;
-      case "ProductDeleted":
-        await tx`delete from products where id = ${id}`;
-        break;
+): CommandOutcome {
+  const commandId = uuidKey(envelope.commandId);
+  const previous = known.outcomes.get(commandId);
+  if (previous) return { status: "DUPLICATE", previous };
+
+  const key = envelope.idempotencyKey;
+  const owner = key ? known.keyOwners.get(key) : undefined;
+  let outcome: CommandOutcome;
+  if (owner !== undefined && owner !== commandId) {
+    outcome = { status: "REJECTED", rejection: keyReused(envelope, owner) };
+  } else {
+    if (key && owner === undefined) {
+      known.keyOwners.set(key, commandId);
+      writes.idempotencyKey(key, envelope, now);
     }
-    const entry = {
+    const command = {
+      type: envelope.type,
+      aggregateId: envelope.aggregateId,
+      payload: envelope.payload,
+    } as Command;
+    const state = stateOf(known, command);
+    const decision = decide(command, state);
+    if ("rejection" in decision) {
+      outcome = { status: "REJECTED", rejection: decision.rejection };
+    } else {
+      let version = state.category?.version ?? state.product?.version ?? 0;
+      const events = decision.events.map((event) => {
+        version += 1;
+        remember(known, envelope.aggregateId, event, version);
+        return writes.event(envelope, event, version, now);
+      });
+      outcome = { status: "APPLIED", events };
+    }
+  }
+  const rejection = outcome.status === "REJECTED" ? outcome.rejection : undefined;
+  known.outcomes.set(commandId, { status: outcome.status, code: rejection?.code ?? "" });
+  writes.command(envelope, outcome.status, rejection, now);
+  return outcome;
+}
+
+/**
+ * The writes of one transaction, gathered while deciding and sent together:
+ * each event's effect on its entity as a statement of its own, in order, and
+ * the log rows (idempotency keys, events, command outcomes) in one statement
+ * per table, in order.
+ */
+class Writes {
+  #entities: ((tx: Tx) => postgres.PendingQuery<postgres.Row[]>)[] = [];
+  #keys: { key: string; commandId: string; type: string; at: string }[] = [];
+  #events: RecordedEvent[] = [];
+  #commands: {
+    envelope: CommandEnvelope;
+    status: "APPLIED" | "REJECTED";
+    rejection: CommandRejection | undefined;
+    at: string;
+  }[] = [];
+
+  idempotencyKey(key: string, envelope: CommandEnvelope, now: Date): void {
+    this.#keys.push({
+      key,
+      commandId: envelope.commandId,
+      type: envelope.type,
+      at: now.toISOString(),
+    });
+  }
+
+  /** An event's effect on its entity and its row in the event log; answers the event as recorded. */
+  event(envelope: CommandEnvelope, event: DomainEvent, version: number, now: Date): RecordedEvent {
+    const id = envelope.aggregateId;
+    this.#entities.push((tx) => entityWrite(tx, id, event, version, now));
+    const recorded = {
       ...event,
       eventId: crypto.randomUUID(),
       aggregateType: envelope.aggregateType,
@@ -331,15 +452,117 @@ async function recordEvents(
       commandId: envelope.commandId,
       occurredAt: now,
     } as RecordedEvent;
-    await tx`
-      insert into events (
-        event_id, type, aggregate_type, aggregate_id, aggregate_version, data, command_id,
-        occurred_at
-      ) values (
-        ${entry.eventId}, ${entry.type}, ${entry.aggregateType}, ${id}, ${version},
-        ${tx.json(entry.data)}, ${entry.commandId}, ${now}
-      )`;
-    recorded.push(entry);
+    this.#events.push(recorded);
+    return recorded;
   }
-  return recorded;
+
+  command(
+    envelope: CommandEnvelope,
+    status: "APPLIED" | "REJECTED",
+    rejection: CommandRejection | undefined,
+    now: Date,
+  ): void {
+    this.#commands.push({ envelope, status, rejection, at: now.toISOString() });
+  }
+
+  /**
+   * Sends every write at once and waits for all of them. Throws
+   * ConcurrentDuplicate if another transaction recorded one of the command
+   * ids first.
+   */
+  async commit(tx: Tx): Promise<void> {
+    const keys = this.#keys;
+    const events = this.#events;
+    const commands = this.#commands;
+    const [recorded] = await Promise.all([
+      commands.length === 0 ? Promise.resolve([]) : tx<{ commandId: string }[]>`
+        insert into commands (
+          command_id, type, aggregate_id, status, code, message, current_version, envelope,
+          accepted_at, handled_at
+        )
+        select command_id, type, aggregate_id, status, code, message, current_version,
+          envelope::jsonb, accepted_at, handled_at
+        from unnest(
+          ${commands.map((row) => row.envelope.commandId)}::uuid[],
+          ${commands.map((row) => row.envelope.type)}::text[],
+          ${commands.map((row) => row.envelope.aggregateId)}::uuid[],
+          ${commands.map((row) => row.status)}::text[],
+          ${commands.map((row) => row.rejection?.code ?? "")}::text[],
+          ${commands.map((row) => row.rejection?.message ?? "")}::text[],
+          ${commands.map((row) => row.rejection?.currentVersion ?? null)}::integer[],
+          ${commands.map((row) => JSON.stringify(row.envelope))}::text[],
+          ${commands.map((row) => row.envelope.issuedAt)}::timestamptz[],
+          ${commands.map((row) => row.at)}::timestamptz[]
+        ) with ordinality as row (
+          command_id, type, aggregate_id, status, code, message, current_version, envelope,
+          accepted_at, handled_at, ordinality
+        )
+        order by ordinality
+        on conflict (command_id) do nothing
+        returning command_id::text as "commandId"`,
+      keys.length === 0 ? Promise.resolve([]) : tx`
+        insert into idempotency_keys (key, command_id, command_type, recorded_at)
+        select * from unnest(
+          ${keys.map((row) => row.key)}::text[],
+          ${keys.map((row) => row.commandId)}::uuid[],
+          ${keys.map((row) => row.type)}::text[],
+          ${keys.map((row) => row.at)}::timestamptz[]
+        )
+        on conflict (key) do nothing`,
+      ...this.#entities.map((write) => write(tx)),
+      events.length === 0 ? Promise.resolve([]) : tx`
+        insert into events (
+          event_id, type, aggregate_type, aggregate_id, aggregate_version, data, command_id,
+          occurred_at
+        )
+        select event_id, type, aggregate_type, aggregate_id, aggregate_version, data::jsonb,
+          command_id, occurred_at
+        from unnest(
+          ${events.map((event) => event.eventId)}::uuid[],
+          ${events.map((event) => event.type)}::text[],
+          ${events.map((event) => event.aggregateType)}::text[],
+          ${events.map((event) => event.aggregateId)}::uuid[],
+          ${events.map((event) => event.aggregateVersion)}::integer[],
+          ${events.map((event) => JSON.stringify(event.data))}::text[],
+          ${events.map((event) => event.commandId)}::uuid[],
+          ${events.map((event) => event.occurredAt.toISOString())}::timestamptz[]
+        ) with ordinality as event (
+          event_id, type, aggregate_type, aggregate_id, aggregate_version, data, command_id,
+          occurred_at, ordinality
+        )
+        order by ordinality`,
+    ]);
+    if (recorded.length !== commands.length) throw new ConcurrentDuplicate();
+  }
+}
+
+/** The statement that writes one event's effect on the entity tables. */
+function entityWrite(tx: Tx, id: string, event: DomainEvent, version: number, now: Date) {
+  switch (event.type) {
+    case "CategoryCreated":
+      return tx`
+        insert into categories (id, name, version, created_at, updated_at)
+        values (${id}, ${event.data.name}, ${version}, ${now}, ${now})`;
+    case "CategoryUpdated":
+      return tx`
+        update categories set name = ${event.data.name}, version = ${version}, updated_at = ${now}
+        where id = ${id}`;
+    case "CategoryDeleted":
+      return tx`delete from categories where id = ${id}`;
+    case "ProductCreated":
+      return tx`
+        insert into products (id, name, price, category_id, version, created_at, updated_at)
+        values (
+          ${id}, ${event.data.name}, ${event.data.price}, ${event.data.categoryId}, ${version},
+          ${now}, ${now}
+        )`;
+    case "ProductUpdated":
+      return tx`
+        update products set
+          name = ${event.data.name}, price = ${event.data.price},
+          category_id = ${event.data.categoryId}, version = ${version}, updated_at = ${now}
+        where id = ${id}`;
+    case "ProductDeleted":
+      return tx`delete from products where id = ${id}`;
+  }
 }

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import type postgres from "postgres";
-import type { CommandType } from "@catalog/proto";
+import type { CommandEnvelope, CommandType } from "@catalog/proto";
 import { commandEnvelope, eventually, type Sql, steppingClock, withDatabases } from "./_testing.ts";
-import { type CommandOutcome, handleCommand } from "./handle_command.ts";
+import { type CommandOutcome, handleCommand, handleCommands } from "./handle_command.ts";
 import { project } from "./project.ts";
 import { within } from "./faults.ts";
 
@@ -529,5 +529,153 @@ Deno.test("handleCommand() refuses a stale expected version and records the curr
       current_version: 2,
     });
     assert.deepEqual(plain(await readSide(read)), plain(await writeSide(write)));
+  });
+});
+
+/** A pseudo-random number generator from a seed, so a failing run can be repeated. */
+function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A run of commands over a few categories and products that meets every rule:
+ * ids taken, names taken in other case, categories not empty or not found,
+ * stale versions, idempotency keys reused, and commands delivered again.
+ */
+function mixedCommands(count: number, random: () => number): CommandEnvelope[] {
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const categories = Array.from({ length: 4 }, () => crypto.randomUUID());
+  const products = Array.from({ length: 10 }, () => crypto.randomUUID());
+  const names = ["Toys", "toys", "Games", "Books", "BOOKS", "Garden"];
+  const keys = ["k1", "k2", "k3", "k4"];
+  const version = () => random() < 0.3 ? { expectedVersion: 1 + Math.floor(random() * 4) } : {};
+  const sent: CommandEnvelope[] = [];
+  while (sent.length < count) {
+    if (sent.length > 0 && random() < 0.08) {
+      sent.push(pick(sent));
+      continue;
+    }
+    const key = random() < 0.15 ? { idempotencyKey: pick(keys) } : {};
+    const category = pick(categories);
+    const product = pick(products);
+    const roll = random();
+    sent.push(
+      roll < 0.15
+        ? commandEnvelope("CreateCategory", category, { name: pick(names) }, key)
+        : roll < 0.25
+        ? commandEnvelope("UpdateCategory", category, {
+          id: category,
+          name: pick(names),
+          ...version(),
+        }, key)
+        : roll < 0.32
+        ? commandEnvelope("DeleteCategory", category, { id: category, ...version() }, key)
+        : roll < 0.5
+        ? commandEnvelope("CreateProduct", product, {
+          name: `Product ${sent.length}`,
+          price: "1.50",
+          categoryId: category,
+        }, key)
+        : roll < 0.85
+        ? commandEnvelope("UpdateProduct", product, {
+          id: product,
+          ...(random() < 0.5 ? { price: `${1 + Math.floor(random() * 100)}.25` } : {}),
+          ...(random() < 0.3 ? { categoryId: category } : {}),
+          ...(random() < 0.3 ? { name: `Renamed ${sent.length}` } : {}),
+          ...version(),
+        }, key)
+        : commandEnvelope("DeleteProduct", product, { id: product, ...version() }, key),
+    );
+  }
+  return sent;
+}
+
+/** Everything the write database holds, without what differs between two runs by design. */
+async function writeModel(write: Sql) {
+  return plain({
+    categories: await write`select * from categories order by id`,
+    products: await write`select * from products order by id`,
+    events: await write`
+      select type, aggregate_type, aggregate_id, aggregate_version, data, command_id, occurred_at
+      from events order by position`,
+    commands: await write`
+      select command_id, type, aggregate_id, status, code, message, current_version, envelope,
+        accepted_at, handled_at
+      from commands order by position`,
+    keys: await write`select * from idempotency_keys order by key`,
+  });
+}
+
+/** An outcome without the event ids, which are random. */
+function comparable(outcome: CommandOutcome): unknown {
+  if (outcome.status !== "APPLIED") return outcome;
+  return { ...outcome, events: outcome.events.map(({ eventId: _, ...event }) => event) };
+}
+
+Deno.test("handleCommands() gives every command of a batch the outcome and the writes it has one at a time", async () => {
+  const seed = 20261124;
+  const random = seeded(seed);
+  // A category emptied and deleted in one batch, then the random run.
+  const [garden, rake] = [crypto.randomUUID(), crypto.randomUUID()];
+  const scripted = [
+    commandEnvelope("CreateCategory", garden, { name: "Tools" }),
+    commandEnvelope("CreateProduct", rake, { name: "Rake", price: "5.00", categoryId: garden }),
+    commandEnvelope("DeleteCategory", garden, { id: garden }),
+    commandEnvelope("DeleteProduct", rake, { id: rake }),
+    commandEnvelope("DeleteCategory", garden, { id: garden }),
+  ];
+  const envelopes = [...scripted, ...mixedCommands(400, random)];
+  const batchSizes: number[] = [scripted.length];
+  for (let left = envelopes.length - scripted.length; left > 0;) {
+    const size = Math.min(left, 1 + Math.floor(random() * 40));
+    batchSizes.push(size);
+    left -= size;
+  }
+  let alone: { outcomes: unknown[]; model: unknown } | undefined;
+  await withDatabases(async ({ write }) => {
+    const clock = steppingClock();
+    const outcomes = [];
+    for (const envelope of envelopes) {
+      outcomes.push(comparable(await handleCommand(write, envelope, { clock })));
+    }
+    alone = { outcomes, model: await writeModel(write) };
+  });
+  await withDatabases(async ({ write }) => {
+    const clock = steppingClock();
+    const outcomes = [];
+    let next = 0;
+    for (const size of batchSizes) {
+      const batch = envelopes.slice(next, next + size);
+      next += size;
+      outcomes.push(...(await handleCommands(write, batch, { clock })).map(comparable));
+    }
+    const codes = new Set(
+      outcomes.map((outcome) => {
+        const { status, rejection } = outcome as { status: string; rejection?: { code: string } };
+        return rejection?.code ?? status;
+      }),
+    );
+    // The run meets every rule, so the comparison below covers each of them.
+    for (
+      const code of [
+        "APPLIED",
+        "DUPLICATE",
+        "ALREADY_EXISTS",
+        "NOT_FOUND",
+        "CATEGORY_NAME_TAKEN",
+        "CATEGORY_NOT_FOUND",
+        "CATEGORY_NOT_EMPTY",
+        "VERSION_CONFLICT",
+        "IDEMPOTENCY_KEY_REUSED",
+      ]
+    ) assert.ok(codes.has(code), `seed ${seed}: no command of the run ended ${code}`);
+    assert.deepEqual(outcomes, alone!.outcomes, `seed ${seed}: outcomes differ`);
+    assert.deepEqual(await writeModel(write), alone!.model, `seed ${seed}: write models differ`);
   });
 });

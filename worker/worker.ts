@@ -4,7 +4,7 @@ import { startCatchUp } from "./catch_up.ts";
 import { recordAccepted, recordFailed } from "./command_status.ts";
 import type { WorkerConfig } from "./config.ts";
 import { startConsumer } from "./consume.ts";
-import { type Clock, handleCommand } from "./handle_command.ts";
+import { type Clock, handleCommand, handleCommands } from "./handle_command.ts";
 import { announceWorker, startPartitionLeases } from "./partition_leases.ts";
 import { project, type ProjectionReport } from "./project.ts";
 
@@ -103,6 +103,7 @@ export async function startWorker(
       prefetch: config.prefetch,
       concurrency: config.concurrency,
       handle: (envelope) => handleCommand(write, envelope, { clock }),
+      handleMany: (envelopes) => handleCommands(write, envelopes, { clock }),
       project: projectNow,
       recordAccepted: (commands) => recordAccepted(read, commands),
       recordFailed: (envelope, reason) => recordFailed(read, envelope, reason, clock),
