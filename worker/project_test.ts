@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import postgres from "postgres";
 import { changeFeedChannel, commandOutcomeChannel } from "@catalog/proto";
 import { commandEnvelope, eventually, type Sql, toysAndKite, withDatabases } from "./_testing.ts";
-import { handleCommand } from "./handle_command.ts";
+import { handleCommand, handleCommands } from "./handle_command.ts";
 import { recordAccepted } from "./command_status.ts";
 import { CHANGE_FEED_PRUNE_EVERY, project } from "./project.ts";
 
@@ -383,5 +383,154 @@ Deno.test("project() prunes changes older than the retention as positions pass a
     const [pruned] = await read<{ upTo: string }[]>`
       select up_to::text as "upTo" from changes_pruned`;
     assert.equal(pruned!.upTo, old.at(-1)!.position);
+  });
+});
+
+/**
+ * What project() leaves in the read database: the views, the statistics and
+ * the feed's entity changes (but their positions and times; outcomes follow
+ * their batch's effects, so where they fall depends on the batches).
+ */
+async function readModel(read: Sql): Promise<string> {
+  return JSON.stringify([
+    await read`select * from category_view order by id`,
+    await read`select * from product_view order by id`,
+    await read`select * from command_view order by command_id`,
+    await read`select * from product_statistics`,
+    await read`select * from category_statistics`,
+    await read`
+      select entity_type, entity_id, kind, entity, command_id from changes
+      where entity_type <> 'COMMAND' order by position`,
+  ]);
+}
+
+Deno.test("project() leaves the same read model whatever the batch size", async () => {
+  await withDatabases(async ({ write, read }) => {
+    const toys = crypto.randomUUID();
+    const games = crypto.randomUUID();
+    const [kite, ball, doll] = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
+    const commands = [
+      commandEnvelope("CreateCategory", toys, { name: "Toys" }),
+      commandEnvelope("CreateCategory", games, { name: "Games" }),
+      commandEnvelope("CreateProduct", kite, { name: "Kite", price: "9.99", categoryId: toys }),
+      commandEnvelope("CreateProduct", ball, { name: "Ball", price: "1.50", categoryId: toys }),
+      commandEnvelope("UpdateProduct", kite, { id: kite, price: "19.99" }),
+      commandEnvelope("UpdateProduct", kite, { id: kite, categoryId: games }),
+      commandEnvelope("UpdateProduct", ball, { id: ball, name: "Red ball" }),
+      commandEnvelope("UpdateCategory", games, { id: games, name: "Board games" }),
+      commandEnvelope("UpdateProduct", kite, { id: kite, price: "0.99" }),
+      commandEnvelope("CreateProduct", doll, { name: "Doll", price: "5.00", categoryId: games }),
+      commandEnvelope("UpdateProduct", ball, { id: ball, categoryId: games }),
+      commandEnvelope("UpdateCategory", toys, { id: toys, name: "Old toys" }),
+      commandEnvelope("DeleteProduct", kite, { id: kite }),
+      commandEnvelope("UpdateProduct", doll, { id: doll, categoryId: toys, price: "7.00" }),
+      commandEnvelope("DeleteProduct", doll, { id: doll }),
+      commandEnvelope("DeleteCategory", toys, { id: toys }),
+    ];
+    for (const command of commands) {
+      assert.equal((await handleCommand(write, command)).status, "APPLIED");
+    }
+    await project({ write, read }, { batchSize: 1 });
+    const oneByOne = await readModel(read);
+
+    await read`truncate category_view, product_view, command_view, changes restart identity`;
+    await read`update projection_checkpoints set transaction_id = '0', position = 0`;
+    assert.deepEqual(await project({ write, read }), {
+      events: commands.length,
+      commands: commands.length,
+      heldBack: false,
+    });
+    assert.equal(await readModel(read), oneByOne);
+
+    // The feed holds each product's row as it was after each of its events.
+    const kiteRows = (await changeRows(read)).filter((row) => row.entity_id === kite);
+    assert.deepEqual(
+      kiteRows.map((row) => [row.kind, row.entity.price, row.entity.category_name]),
+      [
+        ["CREATED", "9.99", "Toys"],
+        ["UPDATED", "19.99", "Toys"],
+        ["UPDATED", "19.99", "Games"],
+        ["UPDATED", "0.99", "Board games"],
+        ["DELETED", "0.99", "Board games"],
+      ],
+    );
+    const [games_] = await read<{ name: string; product_count: number }[]>`
+      select name, product_count from category_view`;
+    assert.deepEqual({ ...games_ }, { name: "Board games", product_count: 1 });
+    const [statistics] = await read`select product_count, total_value from product_statistics`;
+    assert.deepEqual({ ...statistics }, { product_count: "1", total_value: "1.50" });
+  });
+});
+
+Deno.test("project() fails a batch at its first event the views cannot take, and applies none of it", async () => {
+  await withDatabases(async ({ write, read }) => {
+    const { toys, kite } = await toysAndKite(write);
+    const games = crypto.randomUUID();
+    await handleCommand(write, commandEnvelope("CreateCategory", games, { name: "Games" }));
+    await project({ write, read });
+    // The read database loses a category the next events need.
+    await read`delete from category_view where id = ${games}`;
+    const before = await readModel(read);
+
+    const ball = crypto.randomUUID();
+    await handleCommand(write, commandEnvelope("UpdateProduct", kite, { id: kite, price: "1.00" }));
+    const moved = commandEnvelope("UpdateProduct", kite, { id: kite, categoryId: games });
+    await handleCommand(write, moved);
+    await handleCommand(
+      write,
+      commandEnvelope("CreateProduct", ball, { name: "Ball", price: "2.00", categoryId: games }),
+    );
+    const [event] = await write<{ eventId: string }[]>`
+      select event_id as "eventId" from events where command_id = ${moved.commandId}`;
+    await assert.rejects(
+      project({ write, read }),
+      new Error(
+        `Cannot project ProductUpdated ${event!.eventId} of product ${kite}: ` +
+          `category ${games} is not in the view`,
+      ),
+    );
+    assert.equal(await readModel(read), before);
+    const [kiteRow] = await read`select price, category_id from product_view where id = ${kite}`;
+    assert.deepEqual({ ...kiteRow }, { price: "9.99", category_id: toys });
+  });
+});
+
+Deno.test("project() fails on an update of a product the views do not hold", async () => {
+  await withDatabases(async ({ write, read }) => {
+    const { kite } = await toysAndKite(write);
+    await project({ write, read });
+    await read`delete from product_view where id = ${kite}`;
+    const renamed = commandEnvelope("UpdateProduct", kite, { id: kite, name: "Box kite" });
+    await handleCommand(write, renamed);
+    const [event] = await write<{ eventId: string }[]>`
+      select event_id as "eventId" from events where command_id = ${renamed.commandId}`;
+    await assert.rejects(
+      project({ write, read }),
+      new Error(
+        `Cannot project ProductUpdated ${event!.eventId} of product ${kite}: ` +
+          "the product is not in the view",
+      ),
+    );
+  });
+});
+
+Deno.test("project() applies a transaction's events in log order past nine of them", async () => {
+  await withDatabases(async ({ write, read }) => {
+    const { kite } = await toysAndKite(write);
+    // Positions 3 to 14 in one transaction: ordered as text, 10 to 14 would come first.
+    const prices = Array.from({ length: 12 }, (_, step) => `${step + 1}.00`);
+    await handleCommands(
+      write,
+      prices.map((price) => commandEnvelope("UpdateProduct", kite, { id: kite, price })),
+    );
+    const report = await project({ write, read });
+    assert.deepEqual([report.events, report.commands], [14, 14]);
+    const [product] = await read`select price::text as price, version from product_view`;
+    assert.deepEqual({ ...product }, { price: "12.00", version: 13 });
+    const changes = await read<{ price: string }[]>`
+      select entity->>'price' as price from changes
+      where entity_id = ${kite} and kind = 'UPDATED' order by position`;
+    assert.deepEqual(changes.map((change) => change.price), prices);
+    assert.deepEqual(await project({ write, read }), { events: 0, commands: 0, heldBack: false });
   });
 });
