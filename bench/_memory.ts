@@ -18,7 +18,9 @@ export interface MemoryPeak {
 
 /** What a child process's command line runs, as a name; undefined if none of ours. */
 export function processNameOf(commandLine: string): string | undefined {
-  const service = commandLine.match(/\/(gateway|command|query|worker)\/main\.ts/);
+  // The services run as their deno.json tasks do, with a path relative to the
+  // repository; an absolute path counts too.
+  const service = commandLine.match(/(?:^|\/|\0)(gateway|command|query|worker)\/main\.ts(?:\0|$)/);
   if (service) return service[1];
   const baseline = commandLine.match(/_baseline_server\.ts\0(\w+)/);
   if (baseline) return `baseline ${baseline[1]}`;

@@ -5,7 +5,7 @@
  */
 import postgres from "postgres";
 import { createSandbox, freePort, type Sandbox } from "../dev/sandbox.ts";
-import { type Stack, startStack } from "../dev/stack.ts";
+import { serviceV8Flags, type Stack, startStack } from "../dev/stack.ts";
 import { sleep } from "./_load.ts";
 
 /** The running system, for one benchmark run. */
@@ -114,12 +114,17 @@ export interface BaselineServer extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
-/** Starts bench/_baseline_server.ts with these arguments and waits for its port. */
+/**
+ * Starts bench/_baseline_server.ts with these arguments and waits for its
+ * port. It runs with the services' V8 flags, so that it is measured as a
+ * service would be.
+ */
 export async function startBaselineServer(args: string[]): Promise<BaselineServer> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--allow-all",
+      ...serviceV8Flags(),
       new URL("./_baseline_server.ts", import.meta.url).pathname,
       ...args,
     ],

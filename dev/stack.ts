@@ -1,3 +1,5 @@
+import denoConfig from "../deno.json" with { type: "json" };
+
 /** The four services, in the order they start. */
 export const serviceNames = ["worker", "query", "command", "gateway"] as const;
 export type ServiceName = (typeof serviceNames)[number];
@@ -75,6 +77,31 @@ export interface Stack {
   readonly crashes: readonly { process: ProcessName; status: Deno.CommandStatus; at: Date }[];
   /** Stops every running process, gateway first, workers last. */
   close(): Promise<void>;
+}
+
+/**
+ * The arguments after `deno` that run a service, taken from its task in
+ * deno.json (`deno task gateway` and so on), so that the launcher and the
+ * tasks cannot drift apart: the same permissions and the same V8 flags
+ * (the heap settings that keep each service's memory small under load).
+ */
+export function serviceRunArgs(service: ServiceName): string[] {
+  const task = (denoConfig.tasks as Record<string, string | undefined>)[service];
+  const words = task?.trim().split(/\s+/) ?? [];
+  if (words[0] !== "deno" || words[1] !== "run" || words.at(-1) !== `${service}/main.ts`) {
+    throw new Error(
+      `Cannot run the ${service}: its task in deno.json is not "deno run … ${service}/main.ts"`,
+    );
+  }
+  return words.slice(1);
+}
+
+/**
+ * The V8 flags of the services' tasks in deno.json, for other processes that
+ * should run as a service does (the benchmark's baseline servers).
+ */
+export function serviceV8Flags(): string[] {
+  return serviceRunArgs("gateway").filter((arg) => arg.startsWith("--v8-flags="));
 }
 
 const colors: Record<ServiceName, number> = { worker: 35, query: 36, command: 33, gateway: 32 };
@@ -176,14 +203,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const service = known(process, "start");
     if (running.has(process)) throw new Error(`Cannot start ${process}: it is already running`);
     const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-net",
-        "--allow-env",
-        "--allow-read",
-        "--allow-sys",
-        new URL(`${service}/main.ts`, root).pathname,
-      ],
+      args: serviceRunArgs(service),
       cwd: root.pathname,
       env: service === "gateway"
         ? { ...env, GATEWAY_PORT: String(gatewayPorts.get(process)) }
