@@ -330,6 +330,10 @@ export class FakeBackends {
             const category = this.categories.get(request.id)!;
             category.name = request.name.trim();
             category.version++;
+            // As the projector does: a product's row carries its category's name.
+            for (const product of this.products.values()) {
+              if (product.categoryId === category.id) product.categoryName = category.name;
+            }
           }, {
             expected: request.expectedVersion,
             current: this.categories.get(request.id)?.version,

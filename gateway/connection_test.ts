@@ -79,6 +79,15 @@ Deno.test("productsConnection pages with cursors and loads the categories in one
     endCursor: page.edges[2]!.cursor,
   });
   assert.equal(page.totalCount, products.length);
+  // The names come with the products' rows; other fields of the categories cost one call.
+  assert.equal(backends.callsOf("GetCategories").length, 0);
+  const versions = await gqlData<{
+    productsConnection: { nodes: { category: { name: string; version: number } }[] };
+  }>("{ productsConnection(first: 3) { nodes { category { name version } } } }");
+  assert.deepEqual(
+    versions.productsConnection.nodes.map((node) => node.category),
+    [{ name: "Books", version: 1 }, { name: "Toys", version: 1 }, { name: "Books", version: 1 }],
+  );
   assert.equal(backends.callsOf("GetCategories").length, 1);
 
   const second = await gqlData<ProductsConnection>(query, { after: page.pageInfo.endCursor });

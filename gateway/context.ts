@@ -151,12 +151,16 @@ function createLoaders(queries: QueryCalls): Loaders {
   };
 }
 
-/** The context of one GraphQL request. */
-export function createContext(options: ContextOptions, request: Request): GatewayContext {
-  const defaults: CallOptions = {
-    timeoutMs: options.config.grpcDeadlineMs,
-    metadata: callMetadata(request),
-  };
+/**
+ * The context of one GraphQL request, whose calls carry `metadata` (by
+ * default, callMetadata() of the request).
+ */
+export function createContext(
+  options: ContextOptions,
+  request: Request,
+  metadata: Record<string, string> = callMetadata(request),
+): GatewayContext {
+  const defaults: CallOptions = { timeoutMs: options.config.grpcDeadlineMs, metadata };
   const queries = bind(options.queries, queryMethods, "query", defaults);
   return {
     commands: bind(options.commands, commandMethods, "command", defaults),

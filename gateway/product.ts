@@ -1,4 +1,11 @@
-import type { CommandStatus, Product, ProductFilter, UpdateProductRequest } from "@catalog/proto";
+import type {
+  Category,
+  CommandStatus,
+  Product,
+  ProductFilter,
+  UpdateProductRequest,
+} from "@catalog/proto";
+import { type FieldNode, type GraphQLResolveInfo, Kind, type SelectionSetNode } from "graphql";
 import {
   type CatalogCommand,
   executeCommand,
@@ -113,8 +120,64 @@ function price(parent: Product): number {
   return Number(parent.price);
 }
 
-async function category(parent: Product, _args: unknown, context: GatewayContext) {
-  return await context.loaders.categoryById.load(parent.categoryId) ?? null;
+/** The Category fields a product's row carries: the read model keeps category_name current. */
+const rowCategoryFields = new Set(["id", "name", "__typename"]);
+/** Per field node of a parsed (and cached) document: whether it asks only for rowCategoryFields. */
+const asksOnlyRowFields = new WeakMap<FieldNode, boolean>();
+
+function selectsOnlyRowFields(
+  selectionSet: SelectionSetNode,
+  info: GraphQLResolveInfo,
+  spread: Set<string>,
+): boolean {
+  return selectionSet.selections.every((selection) => {
+    if (selection.kind === Kind.FIELD) return rowCategoryFields.has(selection.name.value);
+    if (selection.kind === Kind.INLINE_FRAGMENT) {
+      return selectsOnlyRowFields(selection.selectionSet, info, spread);
+    }
+    const name = selection.name.value;
+    const fragment = info.fragments[name];
+    if (!fragment) return false;
+    if (spread.has(name)) return true;
+    spread.add(name);
+    return selectsOnlyRowFields(fragment.selectionSet, info, spread);
+  });
+}
+
+/** Whether this Category field asks for nothing but what a product's row carries. */
+function onlyRowFields(info: GraphQLResolveInfo): boolean {
+  const [first] = info.fieldNodes;
+  if (!first) return false;
+  let only = asksOnlyRowFields.get(first);
+  if (only === undefined) {
+    const spread = new Set<string>();
+    only = info.fieldNodes.every((node) =>
+      !node.selectionSet || selectsOnlyRowFields(node.selectionSet, info, spread)
+    );
+    asksOnlyRowFields.set(first, only);
+  }
+  return only;
+}
+
+/**
+ * A product's category. In a query, its id and name come with the product: the
+ * projector renames a category in product_view in the transaction that
+ * renames it in category_view, so they are as current as the product itself.
+ * Any other field, and any subscription event, costs one GetCategories call
+ * for all the products of the request (or event).
+ */
+function category(
+  parent: Product,
+  _args: unknown,
+  context: GatewayContext,
+  info: GraphQLResolveInfo,
+): { id: string; name: string } | Promise<Category | null> {
+  const subscription = info.operation.operation === "subscription";
+  // Answered synchronously: a promise per product would cost the executor more than the field.
+  if (!subscription && parent.categoryName && onlyRowFields(info)) {
+    return { id: parent.categoryId, name: parent.categoryName };
+  }
+  return context.loaders.categoryById.load(parent.categoryId).then((found) => found ?? null);
 }
 
 /** The product a command just applied to, as the read side now shows it. */

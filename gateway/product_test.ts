@@ -434,3 +434,37 @@ Deno.test("submitCreateProduct(input) passes on every offending field", async ()
   assert.equal(result.data, null);
   assert.deepEqual(result.errors?.[0]?.extensions, { code: "INVALID_ARGUMENT", fields });
 });
+
+Deno.test("Product.category answers id and name from the product's row, and loads the category for any other field", async () => {
+  const { backends, gqlData, kite, toys } = catalog();
+  const fromRow = await gqlData<{ product: { category: unknown } }>(
+    `query ($id: ID!) {
+      product(id: $id) { category { id ...Named ... on Category { __typename } } }
+    }
+    fragment Named on Category { name }`,
+    { id: kite.id },
+  );
+  assert.deepEqual(fromRow.product.category, { id: toys.id, name: "Toys", __typename: "Category" });
+  assert.equal(backends.callsOf("GetCategories").length, 0);
+
+  const loaded = await gqlData<{ product: { category: unknown } }>(
+    `query ($id: ID!) { product(id: $id) { category { ...Counted } } }
+    fragment Counted on Category { name productCount }`,
+    { id: kite.id },
+  );
+  assert.deepEqual(loaded.product.category, { name: "Toys", productCount: 2 });
+  assert.deepEqual(lastRequest(backends, "GetCategories"), { ids: [toys.id] });
+});
+
+Deno.test("Product.category shows a renamed category's new name once the rename is applied", async () => {
+  const { gqlData, kite, toys } = catalog();
+  await gqlData(
+    `mutation ($id: ID!) { updateCategory(input: { id: $id, name: "Games" }) { name } }`,
+    { id: toys.id },
+  );
+  const data = await gqlData<{ product: { category: { name: string } } }>(
+    `query ($id: ID!) { product(id: $id) { category { name } } }`,
+    { id: kite.id },
+  );
+  assert.deepEqual(data.product.category, { name: "Games" });
+});

@@ -82,33 +82,40 @@ export async function listProducts(
   const maxPrice = priceBound("maxPrice", request.maxPrice, errors);
   if (errors.length > 0) throw new InvalidArgumentError("list products", errors);
 
-  // Count and page from one snapshot, so the total agrees with the page.
-  return await sql.begin("isolation level repeatable read read only", async (tx) => {
+  const whereOf = (q: postgres.Sql | postgres.TransactionSql) => {
     const conditions = [];
-    if (request.name !== undefined) {
-      conditions.push(tx`lower(name) = lower(${request.name.trim()})`);
-    }
+    if (request.name !== undefined) conditions.push(q`lower(name) = lower(${request.name.trim()})`);
     if (request.nameContains) {
-      conditions.push(tx`name ilike ${containsPattern(request.nameContains)} escape '\\'`);
+      conditions.push(q`name ilike ${containsPattern(request.nameContains)} escape '\\'`);
     }
-    if (categoryIds.length > 0) conditions.push(tx`category_id = any(${categoryIds}::uuid[])`);
-    if (minPrice !== undefined) conditions.push(tx`price >= ${minPrice}::numeric`);
-    if (maxPrice !== undefined) conditions.push(tx`price <= ${maxPrice}::numeric`);
-    const where = conditions.reduce(
-      (clause, condition) => tx`${clause} and ${condition}`,
-      tx`where true`,
-    );
-    const limit = window.limit === undefined
-      ? tx``
-      : tx`limit ${window.limit} offset ${window.offset}`;
-    const rows = await tx<ProductRow[]>`
+    if (categoryIds.length > 0) conditions.push(q`category_id = any(${categoryIds}::uuid[])`);
+    if (minPrice !== undefined) conditions.push(q`price >= ${minPrice}::numeric`);
+    if (maxPrice !== undefined) conditions.push(q`price <= ${maxPrice}::numeric`);
+    return conditions.reduce((clause, condition) => q`${clause} and ${condition}`, q`where true`);
+  };
+  const select = (
+    q: postgres.Sql | postgres.TransactionSql,
+    where: postgres.Fragment,
+    limit: postgres.Fragment,
+  ) =>
+    q<ProductRow[]>`
       select id, name, price, category_id, category_name, version, created_at, updated_at
       from product_view ${where}
       order by name, id ${limit}`;
-    // Unpaged, the rows are the count: no second pass over the matches.
-    const [count] = window.limit === undefined
-      ? [{ total: rows.length }]
-      : await tx<{ total: number }[]>`select count(*)::int as total from product_view ${where}`;
+
+  if (window.limit === undefined) {
+    // Unpaged, the rows are the count, and one statement sees one snapshot:
+    // no transaction, so one round trip to the database.
+    const rows = await select(sql, whereOf(sql), sql``);
+    return { products: rows.map(productOf), totalCount: rows.length };
+  }
+  const { limit, offset } = window;
+  // Count and page from one snapshot, so the total agrees with the page.
+  return await sql.begin("isolation level repeatable read read only", async (tx) => {
+    const where = whereOf(tx);
+    const rows = await select(tx, where, tx`limit ${limit} offset ${offset}`);
+    const [count] = await tx<{ total: number }[]>`
+      select count(*)::int as total from product_view ${where}`;
     return { products: rows.map(productOf), totalCount: count?.total ?? 0 };
   });
 }
