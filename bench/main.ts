@@ -6,6 +6,7 @@
  *   deno task bench                       # the full run, a few minutes
  *   deno task bench --scale=0.01          # a smoke run, well under a minute
  *   deno task bench --out=/tmp/results    # write the files elsewhere
+ *   deno task bench --only=reads          # scenario 1 alone, printed, no files written
  *
  * BENCH_SCALE and BENCH_RESULTS_DIR do the same as the flags; BENCH_LOGS=1
  * prints every service line. Needs the developer's PostgreSQL and RabbitMQ
@@ -13,7 +14,7 @@
  */
 import { runLag } from "./_lag.ts";
 import { MemorySampler } from "./_memory.ts";
-import { runReads, seedCatalog } from "./_reads.ts";
+import { readSummaryOf, runReads, seedCatalog } from "./_reads.ts";
 import { markdownOf, type Report, targetsOf } from "./_report.ts";
 import { startSystem } from "./_system.ts";
 import { runWrites } from "./_writes.ts";
@@ -29,6 +30,31 @@ export interface BenchOptions {
   log?: (line: string) => void;
   /** Receives every service line. Default: none. */
   onServiceLine?: (line: string) => void;
+}
+
+/**
+ * Runs scenario 1 (reads) alone, for working on the read path: prints its
+ * figures and the read targets, writes no file.
+ */
+export async function runReadsOnly(options: Omit<BenchOptions, "outDir"> = {}): Promise<void> {
+  const scale = options.scale ?? 1;
+  if (!(scale > 0 && scale <= 10)) {
+    throw new RangeError(`Cannot run the benchmark: scale must be in (0, 10], not ${scale}`);
+  }
+  const log = options.log ?? console.log;
+  const memory = new MemorySampler();
+  memory.start();
+  try {
+    log(`Starting the services in a sandbox (scale ${scale})`);
+    await using system = await startSystem({ scale, log, onServiceLine: options.onServiceLine });
+    const catalog = await seedCatalog(system, { categories: 10, products: 100 });
+    const reads = await runReads(system, catalog);
+    log("");
+    for (const line of readSummaryOf(reads)) log(line);
+    for (const peak of memory.stop()) log(`peak RSS ${peak.name}: ${peak.peakMb} MB`);
+  } finally {
+    memory.stop();
+  }
 }
 
 /** Runs every scenario and writes latest.json and latest.md; answers the report. */
@@ -107,7 +133,16 @@ function flag(name: string): string | undefined {
   return Deno.args.find((arg) => arg.startsWith(prefix))?.slice(prefix.length);
 }
 
-if (import.meta.main) {
+if (import.meta.main && flag("only") !== undefined) {
+  if (flag("only") !== "reads") {
+    console.error(`Cannot run the benchmark: --only takes "reads", not "${flag("only")}"`);
+    Deno.exit(2);
+  }
+  await runReadsOnly({
+    scale: Number(flag("scale") ?? Deno.env.get("BENCH_SCALE") ?? 1),
+    onServiceLine: Deno.env.get("BENCH_LOGS") === "1" ? (line) => console.log(line) : undefined,
+  });
+} else if (import.meta.main) {
   const report = await runBench({
     scale: Number(flag("scale") ?? Deno.env.get("BENCH_SCALE") ?? 1),
     outDir: flag("out") ?? Deno.env.get("BENCH_RESULTS_DIR") ?? undefined,
