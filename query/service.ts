@@ -117,6 +117,11 @@ export async function startQueryService(
     postgres(config.readDatabaseUrl, {
       max,
       connect_timeout: 2,
+      // A closed connection reconnects at the next query, so that a request
+      // during a database outage fails at once and the first one after it
+      // succeeds: postgres.js's own backoff grows with each failure to 10-20 s,
+      // and requests would wait that long after the database was back.
+      backoff: () => 0,
       onnotice: () => {},
       connection: { application_name: "catalog-query" },
     });

@@ -55,6 +55,17 @@ export async function startWorker(
     // One connection per partition handled at once, and one for projecting
     // and recording statuses.
     max: config.concurrency + 1,
+    // Every failed query is retried by the worker with its own backoff, so a
+    // closed connection reconnects as soon as the next attempt needs it.
+    // postgres.js's own backoff grows with each failure to 10-20 s, and after
+    // an outage of half a minute held every command that long once the
+    // database was back.
+    backoff: () => 0,
+    // A connection not ready within this many seconds is given up and the
+    // query retried on a new one; the default, 30 s, held every command queued
+    // behind a connection attempt that got no answer (seen right after an
+    // outage ended).
+    connect_timeout: 5,
     onnotice: () => {},
     connection: { application_name: "catalog-worker" },
   };
