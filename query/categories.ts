@@ -9,7 +9,7 @@ import type {
   PageCategoriesRequest,
 } from "@catalog/proto";
 import { InvalidArgumentError } from "./errors.ts";
-import { containsPattern, pageWindow, uuidErrors } from "./filters.ts";
+import { containsPattern, listInWindow, pageWindow, uuidErrors } from "./filters.ts";
 import { type KeyedRow, keysetArguments, keysetSql, pageOf } from "./keyset.ts";
 
 interface CategoryRow {
@@ -60,31 +60,15 @@ export async function listCategories(
     }
     return conditions.reduce((clause, condition) => q`${clause} and ${condition}`, q`where true`);
   };
-  const select = (
-    q: postgres.Sql | postgres.TransactionSql,
-    where: postgres.Fragment,
-    limit: postgres.Fragment,
-  ) =>
-    q<CategoryRow[]>`
-      select id, name, product_count, version, created_at, updated_at
-      from category_view ${where}
-      order by name, id ${limit}`;
-
-  if (window.limit === undefined) {
-    // Unpaged, the rows are the count, and one statement sees one snapshot:
-    // no transaction, so one round trip to the database.
-    const rows = await select(sql, whereOf(sql), sql``);
-    return { categories: rows.map(categoryOf), totalCount: rows.length };
-  }
-  const { limit, offset } = window;
-  // Count and page from one snapshot, so the total agrees with the page.
-  return await sql.begin("isolation level repeatable read read only", async (tx) => {
-    const where = whereOf(tx);
-    const rows = await select(tx, where, tx`limit ${limit} offset ${offset}`);
-    const [count] = await tx<{ total: number }[]>`
-      select count(*)::int as total from category_view ${where}`;
-    return { categories: rows.map(categoryOf), totalCount: count?.total ?? 0 };
+  const { rows, totalCount } = await listInWindow(sql, window, {
+    from: (q) => q`from category_view ${whereOf(q)}`,
+    select: (q, from, limit) =>
+      q<CategoryRow[]>`
+        select id, name, product_count, version, created_at, updated_at
+        ${from}
+        order by name, id ${limit}`,
   });
+  return { categories: rows.map(categoryOf), totalCount };
 }
 
 /** Longest name_contains a search takes: the longest name a category may have. */

@@ -1,3 +1,4 @@
+import type postgres from "postgres";
 import type { FieldError, Page } from "@catalog/proto";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -29,6 +30,37 @@ export function containsPattern(text: string): string {
 export interface PageWindow {
   limit: number | undefined;
   offset: number;
+}
+
+type Queryable = postgres.Sql | postgres.TransactionSql;
+
+/**
+ * The rows of a list in a page window and the total count, both as of one
+ * snapshot. Unpaged, the rows are the count: one statement, no transaction,
+ * so one round trip to the database. Paged, the page and the count run in one
+ * read-only repeatable-read transaction, so the total agrees with the page.
+ */
+export async function listInWindow<Row>(
+  sql: postgres.Sql,
+  window: PageWindow,
+  list: {
+    /** The list's `from … where …`. */
+    from: (q: Queryable) => postgres.Fragment;
+    /** The list's rows in order, with `limit` last. */
+    select: (q: Queryable, from: postgres.Fragment, limit: postgres.Fragment) => Promise<Row[]>;
+  },
+): Promise<{ rows: Row[]; totalCount: number }> {
+  if (window.limit === undefined) {
+    const rows = await list.select(sql, list.from(sql), sql``);
+    return { rows, totalCount: rows.length };
+  }
+  const { limit, offset } = window;
+  return await sql.begin("isolation level repeatable read read only", async (tx) => {
+    const from = list.from(tx);
+    const rows = await list.select(tx, from, tx`limit ${limit} offset ${offset}`);
+    const [count] = await tx<{ total: number }[]>`select count(*)::int as total ${from}`;
+    return { rows, totalCount: count?.total ?? 0 };
+  });
 }
 
 /** The window of a 1-based page (0 means 1); perPage 0 means everything. */

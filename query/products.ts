@@ -14,6 +14,7 @@ import {
   containsPattern,
   isDecimal,
   isUuid,
+  listInWindow,
   pageWindow,
   uuidErrors,
 } from "./filters.ts";
@@ -93,31 +94,15 @@ export async function listProducts(
     if (maxPrice !== undefined) conditions.push(q`price <= ${maxPrice}::numeric`);
     return conditions.reduce((clause, condition) => q`${clause} and ${condition}`, q`where true`);
   };
-  const select = (
-    q: postgres.Sql | postgres.TransactionSql,
-    where: postgres.Fragment,
-    limit: postgres.Fragment,
-  ) =>
-    q<ProductRow[]>`
-      select id, name, price, category_id, category_name, version, created_at, updated_at
-      from product_view ${where}
-      order by name, id ${limit}`;
-
-  if (window.limit === undefined) {
-    // Unpaged, the rows are the count, and one statement sees one snapshot:
-    // no transaction, so one round trip to the database.
-    const rows = await select(sql, whereOf(sql), sql``);
-    return { products: rows.map(productOf), totalCount: rows.length };
-  }
-  const { limit, offset } = window;
-  // Count and page from one snapshot, so the total agrees with the page.
-  return await sql.begin("isolation level repeatable read read only", async (tx) => {
-    const where = whereOf(tx);
-    const rows = await select(tx, where, tx`limit ${limit} offset ${offset}`);
-    const [count] = await tx<{ total: number }[]>`
-      select count(*)::int as total from product_view ${where}`;
-    return { products: rows.map(productOf), totalCount: count?.total ?? 0 };
+  const { rows, totalCount } = await listInWindow(sql, window, {
+    from: (q) => q`from product_view ${whereOf(q)}`,
+    select: (q, from, limit) =>
+      q<ProductRow[]>`
+        select id, name, price, category_id, category_name, version, created_at, updated_at
+        ${from}
+        order by name, id ${limit}`,
   });
+  return { products: rows.map(productOf), totalCount };
 }
 
 /** Longest name_contains a search takes: the longest name a product may have. */
