@@ -286,28 +286,3 @@ export async function runReads(system: System, catalog: Catalog): Promise<ReadFi
     halfRate,
   };
 }
-
-/** The read targets of issue 6 as lines of text, for a run of the reads scenario alone. */
-export function readSummaryOf(reads: ReadFigures): string[] {
-  const lines: string[] = [];
-  for (const [label, rows] of [["composite", reads.composite], ["product(id)", reads.product]]) {
-    const measured = rows as Measurement[];
-    const full = measured[0]!;
-    const yoga = measured.find((m) => m.name.includes("graphql-yoga"))!;
-    const ratio = full.perSecond / yoga.perSecond;
-    lines.push(
-      `${
-        ratio >= 0.5 ? "met    " : "NOT MET"
-      } Full-stack reads (${label}) ≥ 0.5 × static-resolver ` +
-        `Yoga: ${full.perSecond}/s vs ${yoga.perSecond}/s = ${ratio.toFixed(2)} ×`,
-    );
-  }
-  for (const half of reads.halfRate) {
-    const { p50, p99 } = half.latencyMs;
-    lines.push(
-      `${p99 <= 50 ? "met    " : "NOT MET"} Read p99 ≤ 50 ms at half the maximum rate ` +
-        `(${half.name}): p99 ${p99} ms (p50 ${p50} ms), ${half.mode}`,
-    );
-  }
-  return lines;
-}

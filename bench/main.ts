@@ -14,8 +14,8 @@
  */
 import { runLag } from "./_lag.ts";
 import { MemorySampler } from "./_memory.ts";
-import { readSummaryOf, runReads, seedCatalog } from "./_reads.ts";
-import { markdownOf, type Report, targetsOf } from "./_report.ts";
+import { runReads, seedCatalog } from "./_reads.ts";
+import { markdownOf, readTargetsOf, type Report, targetLine, targetsOf } from "./_report.ts";
 import { startSystem } from "./_system.ts";
 import { runWrites } from "./_writes.ts";
 import { formatGenerated } from "../dev/format.ts";
@@ -50,7 +50,7 @@ export async function runReadsOnly(options: Omit<BenchOptions, "outDir"> = {}): 
     const catalog = await seedCatalog(system, { categories: 10, products: 100 });
     const reads = await runReads(system, catalog);
     log("");
-    for (const line of readSummaryOf(reads)) log(line);
+    for (const target of readTargetsOf(reads)) log(targetLine(target));
     for (const peak of memory.stop()) log(`peak RSS ${peak.name}: ${peak.peakMb} MB`);
   } finally {
     memory.stop();
@@ -152,8 +152,5 @@ if (import.meta.main && flag("only") !== undefined) {
   for (const crash of report.crashes) {
     console.log(`CRASHED ${crash.process} (code ${crash.code}): ${crash.lastLines.at(-1) ?? ""}`);
   }
-  for (const target of report.targets) {
-    const verdict = target.met === undefined ? "–" : target.met ? "met" : "NOT MET";
-    console.log(`${verdict.padEnd(7)} ${target.target}: ${target.figure}`);
-  }
+  for (const target of report.targets) console.log(targetLine(target));
 }
