@@ -1,8 +1,9 @@
 import amqp from "amqplib";
-import type { ChannelModel, ConfirmChannel, Options } from "amqplib";
+import type { Channel, ChannelModel, ConfirmChannel, Options } from "amqplib";
 import { Buffer } from "node:buffer";
 import { declareTopology, redactUrl } from "@catalog/proto";
-import { BrokerUnavailableError } from "./errors.ts";
+import { withHeartbeat } from "@catalog/runtime";
+import { BrokerUnavailableError, PublishUnconfirmedError } from "./errors.ts";
 
 /** Options of an AmqpPublisher. */
 export interface AmqpPublisherOptions {
@@ -18,25 +19,22 @@ export interface AmqpPublisherOptions {
   maxReconnectDelayMs?: number;
   /** How long close() waits for the broker to acknowledge closing the connection. Default 1000. */
   closeTimeoutMs?: number;
-  /** Told true when a connection is ready to publish, false when it is lost. */
+  /**
+   * How long the connection may go without publishing before it publishes a
+   * probe (see AmqpPublisher). Default 1000.
+   */
+  probeIntervalMs?: number;
+  /**
+   * Told true when a connection is ready to publish, false when it is lost
+   * or RabbitMQ blocks it (a memory or disk alarm), true again once unblocked.
+   */
   onConnectionChange?: (connected: boolean) => void;
   /** Where to say what happens to the connection. Default console.log. */
   log?: (line: string) => void;
 }
 
-/**
- * Asks for 10-second heartbeats unless the URL says otherwise, so that a
- * broker that stops answering is noticed in seconds rather than minutes.
- */
-function withHeartbeat(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (!parsed.searchParams.has("heartbeat")) parsed.searchParams.set("heartbeat", "10");
-    return parsed.toString();
-  } catch {
-    return url;
-  }
-}
+/** Heartbeats, so that a broker that stops answering is noticed in seconds rather than minutes. */
+const HEARTBEAT_SECONDS = 10;
 
 function reasonOf(error: unknown): string {
   if (error instanceof Error) {
@@ -67,6 +65,14 @@ async function closeWithin(connection: ChannelModel, timeoutMs: number): Promise
  * RabbitMQ open: it connects in the background, declares the topology on every
  * (re)connection, and reconnects with exponential backoff when the connection
  * or its channel is lost. While it has no channel, publish() fails at once.
+ *
+ * RabbitMQ tells a connection that a memory or disk alarm blocks publishers
+ * only once the connection publishes. So that a quiet command service knows
+ * it too (and says so through health, and refuses commands at once instead
+ * of letting them wait for a confirm), a connection that has published
+ * nothing for probeIntervalMs publishes a probe: an empty message to the
+ * default exchange with an empty routing key, which no queue takes and
+ * RabbitMQ drops.
  */
 export class AmqpPublisher {
   readonly #url: string;
@@ -81,6 +87,13 @@ export class AmqpPublisher {
 
   #connection: ChannelModel | undefined;
   #channel: ConfirmChannel | undefined;
+  /** A plain channel for passive checks, opened on first use; a failed check closes it. */
+  #checks: Promise<Channel> | undefined;
+  /** Why RabbitMQ blocks the connection, while it does. */
+  #blocked: string | undefined;
+  readonly #probeIntervalMs: number;
+  #lastPublishAt = 0;
+  #probeTimer: ReturnType<typeof setInterval> | undefined;
   #delayMs: number;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #attempt: Promise<void> | undefined;
@@ -94,6 +107,7 @@ export class AmqpPublisher {
     this.#minDelayMs = options.minReconnectDelayMs ?? 250;
     this.#maxDelayMs = options.maxReconnectDelayMs ?? 10_000;
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 1000;
+    this.#probeIntervalMs = options.probeIntervalMs ?? 1000;
     this.#onConnectionChange = options.onConnectionChange ?? (() => {});
     this.#log = options.log ?? console.log;
     this.#delayMs = this.#minDelayMs;
@@ -102,6 +116,16 @@ export class AmqpPublisher {
   /** Whether a confirm channel is open right now. */
   get connected(): boolean {
     return this.#channel !== undefined;
+  }
+
+  /** Whether messages can be published now: connected, and not blocked by RabbitMQ. */
+  get ready(): boolean {
+    return this.#channel !== undefined && this.#blocked === undefined;
+  }
+
+  /** Why RabbitMQ blocks publishing (a resource alarm), or undefined while it does not. */
+  get blocked(): string | undefined {
+    return this.#blocked;
   }
 
   /**
@@ -115,8 +139,11 @@ export class AmqpPublisher {
 
   /**
    * Publishes one persistent message and resolves once the broker has
-   * confirmed it. Rejects with BrokerUnavailableError when there is no
-   * connection, the broker refuses the message, or no confirm comes in time.
+   * confirmed it. Rejects with BrokerUnavailableError, before sending
+   * anything, when there is no connection or RabbitMQ blocks publishers, and
+   * when the broker refuses the message; with PublishUnconfirmedError when
+   * the message went out but no confirm came in time or before the channel
+   * closed, so that it may be queued.
    */
   publish(
     exchange: string,
@@ -130,6 +157,15 @@ export class AmqpPublisher {
         new BrokerUnavailableError("Cannot publish the command: RabbitMQ is not connected"),
       );
     }
+    if (this.#blocked !== undefined) {
+      // A blocked connection is not read by RabbitMQ: the message would wait
+      // in the socket, unconfirmed, until the alarm clears.
+      return Promise.reject(
+        new BrokerUnavailableError(
+          `Cannot publish the command: RabbitMQ blocks publishers (${this.#blocked})`,
+        ),
+      );
+    }
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       const settle = (error?: Error) => {
@@ -141,21 +177,32 @@ export class AmqpPublisher {
       };
       const timer = setTimeout(() => {
         settle(
-          new BrokerUnavailableError(
-            `Cannot publish the command: RabbitMQ did not confirm it within ${this.#confirmTimeoutMs} ms`,
+          new PublishUnconfirmedError(
+            `RabbitMQ did not confirm it within ${this.#confirmTimeoutMs} ms`,
           ),
         );
       }, this.#confirmTimeoutMs);
       try {
+        this.#lastPublishAt = Date.now();
         channel.publish(exchange, routingKey, Buffer.from(body), properties, (error) => {
-          if (error) {
+          if (!error) settle();
+          // amqplib tells a nack (the broker refused the message) from a
+          // channel that closed before the confirm only by this message.
+          else if (error.message === "message nacked") {
             settle(
               new BrokerUnavailableError(
                 `Cannot publish the command: RabbitMQ did not accept it: ${reasonOf(error)}`,
                 { cause: error },
               ),
             );
-          } else settle();
+          } else {
+            settle(
+              new PublishUnconfirmedError(
+                `RabbitMQ closed the channel before confirming it (${reasonOf(error)})`,
+                { cause: error },
+              ),
+            );
+          }
         });
       } catch (error) {
         settle(
@@ -167,10 +214,40 @@ export class AmqpPublisher {
     });
   }
 
+  /**
+   * How many consumers each of these queues has, by name (0 for a queue that
+   * does not exist). Rejects when RabbitMQ is not connected.
+   */
+  async consumerCounts(queues: readonly string[]): Promise<Map<string, number>> {
+    const connection = this.#connection;
+    if (!connection) {
+      throw new BrokerUnavailableError("Cannot check queues: RabbitMQ is not connected");
+    }
+    const counts = new Map<string, number>();
+    for (const queue of queues) {
+      this.#checks ??= connection.createChannel().then((channel) => {
+        channel.on("error", () => {});
+        // A check of a missing queue closes the channel; the next one opens another.
+        channel.on("close", () => this.#checks = undefined);
+        return channel;
+      });
+      try {
+        const { consumerCount } = await (await this.#checks).checkQueue(queue);
+        counts.set(queue, consumerCount);
+      } catch (error) {
+        this.#checks = undefined;
+        if (connection !== this.#connection) throw error;
+        counts.set(queue, 0);
+      }
+    }
+    return counts;
+  }
+
   /** Stops reconnecting and closes the connection. */
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#retryTimer);
+    clearInterval(this.#probeTimer);
     await this.#attempt?.catch(() => {});
     const connection = this.#connection;
     this.#connection = undefined;
@@ -181,7 +258,7 @@ export class AmqpPublisher {
   async #connect(): Promise<void> {
     let connection: ChannelModel | undefined;
     try {
-      connection = await amqp.connect(withHeartbeat(this.#url), {
+      connection = await amqp.connect(withHeartbeat(this.#url, HEARTBEAT_SECONDS), {
         timeout: this.#connectTimeoutMs,
         clientProperties: { connection_name: this.#connectionName },
       });
@@ -190,9 +267,20 @@ export class AmqpPublisher {
         this.#log(`RabbitMQ connection error: ${reasonOf(error)}`);
       });
       opened.on("close", () => this.#lost(opened, "the connection closed"));
-      // While blocked, publishes wait for confirms that come late or not at all.
-      opened.on("blocked", (reason: string) => this.#log(`RabbitMQ blocked publishing: ${reason}`));
-      opened.on("unblocked", () => this.#log("RabbitMQ unblocked publishing"));
+      // While blocked, publishes would wait for confirms that come late or
+      // not at all: they are refused at once instead, and health says so.
+      opened.on("blocked", (reason: string) => {
+        if (opened !== this.#connection && this.#connection !== undefined) return;
+        this.#blocked = reason || "a resource alarm";
+        this.#log(`RabbitMQ blocks publishing: ${this.#blocked}`);
+        if (opened === this.#connection) this.#onConnectionChange(false);
+      });
+      opened.on("unblocked", () => {
+        if (opened !== this.#connection && this.#connection !== undefined) return;
+        this.#blocked = undefined;
+        this.#log("RabbitMQ unblocked publishing");
+        if (opened === this.#connection) this.#onConnectionChange(true);
+      });
       if (this.#closed) {
         await closeWithin(opened, this.#closeTimeoutMs);
         return;
@@ -211,7 +299,8 @@ export class AmqpPublisher {
       this.#channel = channel;
       this.#delayMs = this.#minDelayMs;
       this.#log(`Connected to RabbitMQ at ${redactUrl(this.#url)}`);
-      this.#onConnectionChange(true);
+      this.#onConnectionChange(this.#blocked === undefined);
+      this.#probeTimer ??= setInterval(() => this.#probe(), this.#probeIntervalMs);
     } catch (error) {
       if (connection) await closeWithin(connection, this.#closeTimeoutMs);
       if (this.#closed) return;
@@ -227,11 +316,25 @@ export class AmqpPublisher {
     if (connection !== this.#connection) return;
     this.#connection = undefined;
     this.#channel = undefined;
+    this.#checks = undefined;
+    this.#blocked = undefined;
     this.#onConnectionChange(false);
     void closeWithin(connection, this.#closeTimeoutMs);
     if (this.#closed) return;
     this.#log(`Lost RabbitMQ: ${why}; reconnecting in ${this.#delayMs} ms`);
     this.#scheduleReconnect();
+  }
+
+  #probe(): void {
+    const channel = this.#channel;
+    if (!channel || this.#blocked !== undefined) return;
+    if (Date.now() - this.#lastPublishAt < this.#probeIntervalMs) return;
+    this.#lastPublishAt = Date.now();
+    try {
+      channel.publish("", "", Buffer.alloc(0), {}, () => {});
+    } catch {
+      // The channel is closing; #lost() reconnects.
+    }
   }
 
   #scheduleReconnect(): void {

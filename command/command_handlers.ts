@@ -9,7 +9,12 @@ import {
   topology,
 } from "@catalog/proto";
 import type { Options } from "amqplib";
-import { InvalidCommandError } from "./errors.ts";
+import {
+  CallerGoneError,
+  CommandOutcomeUnknownError,
+  InvalidCommandError,
+  PublishUnconfirmedError,
+} from "./errors.ts";
 import { fingerprintOf } from "./fingerprint.ts";
 import { COMMAND_ID_NAMESPACE, uuidV5 } from "./uuid_v5.ts";
 import { validateCommand } from "./validate_command.ts";
@@ -22,6 +27,13 @@ export interface RequestContext {
   correlationId?: string;
   /** From `traceparent` (W3C trace context), passed on as is. */
   traceparent?: string;
+  /**
+   * Told the command id just before the command is published, so that the
+   * caller knows it even if the answer never reaches it. Default: nobody.
+   */
+  announce?: (commandId: string) => void;
+  /** Whether the caller has given up (cancelled, or past its deadline). Default: never. */
+  abandoned?: () => boolean;
 }
 
 /** Where accepted commands go: resolves once the broker has them durably. */
@@ -117,7 +129,18 @@ export function createCommandHandlers(options: CommandHandlersOptions): CommandH
     if (key) envelope.idempotencyKey = key;
 
     const { body, properties } = encodeCommandMessage(envelope as CommandEnvelope, appId);
-    await options.publisher.publish(topology.commandsExchange, type, body, properties);
+    // A caller that gave up hears nothing more: publishing now would queue a
+    // command it believes was never sent.
+    if (context.abandoned?.()) throw new CallerGoneError(type);
+    context.announce?.(commandId);
+    try {
+      await options.publisher.publish(topology.commandsExchange, type, body, properties);
+    } catch (error) {
+      if (error instanceof PublishUnconfirmedError) {
+        throw new CommandOutcomeUnknownError(commandId, error.message, { cause: error });
+      }
+      throw error;
+    }
     // The receipt carries the envelope's issuedAt, so that it agrees with the
     // acceptedAt the read side later reports for the same command.
     return { commandId, type, aggregateId, status: "ACCEPTED", acceptedAt: envelope.issuedAt };

@@ -9,14 +9,18 @@ export { ConfigError } from "@catalog/proto";
  * | -------------------- | ----------------------------------- | -------------------------------------------- |
  * | `COMMAND_GRPC_HOST`  | `0.0.0.0`                           | Address the gRPC server listens on           |
  * | `COMMAND_GRPC_PORT`  | `50051`                             | Port of the gRPC server (0 picks a free one) |
+ * | `COMMAND_HTTP_HOST`  | `0.0.0.0`                           | Address of the HTTP `/health` and `/ready` port |
+ * | `COMMAND_HTTP_PORT`  | `9101`                              | Port of `/health` and `/ready` (0 picks a free one) |
  * | `AMQP_URL`           | `amqp://guest:guest@localhost:5672` | RabbitMQ to publish commands to (amqp: or amqps:, vhost in the path) |
- * | `PUBLISH_TIMEOUT_MS` | `3000`                              | How long to wait for the broker's confirm before answering UNAVAILABLE |
+ * | `PUBLISH_TIMEOUT_MS` | `3000`                              | How long to wait for the broker's confirm before answering that the command's outcome is unknown (UNKNOWN, with its id) |
  *
  * An empty variable counts as unset.
  */
 export interface CommandConfig {
   grpcHost: string;
   grpcPort: number;
+  httpHost: string;
+  httpPort: number;
   amqpUrl: string;
   publishTimeoutMs: number;
 }
@@ -24,6 +28,8 @@ export interface CommandConfig {
 const variables = {
   COMMAND_GRPC_HOST: hostVar(),
   COMMAND_GRPC_PORT: portVar(50051),
+  COMMAND_HTTP_HOST: hostVar(),
+  COMMAND_HTTP_PORT: portVar(9101),
   AMQP_URL: amqpUrlVar(),
   PUBLISH_TIMEOUT_MS: integerVar(3000, { min: 1, max: 60_000 }),
 };
@@ -38,6 +44,8 @@ export function parseCommandConfig(env: Record<string, string | undefined>): Com
   return {
     grpcHost: data.COMMAND_GRPC_HOST,
     grpcPort: data.COMMAND_GRPC_PORT,
+    httpHost: data.COMMAND_HTTP_HOST,
+    httpPort: data.COMMAND_HTTP_PORT,
     amqpUrl: data.AMQP_URL,
     publishTimeoutMs: data.PUBLISH_TIMEOUT_MS,
   };

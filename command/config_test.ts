@@ -5,6 +5,8 @@ Deno.test("parseCommandConfig() falls back to the developer defaults", () => {
   assert.deepEqual(parseCommandConfig({}), {
     grpcHost: "0.0.0.0",
     grpcPort: 50051,
+    httpHost: "0.0.0.0",
+    httpPort: 9101,
     amqpUrl: "amqp://guest:guest@localhost:5672",
     publishTimeoutMs: 3000,
   });
@@ -15,12 +17,16 @@ Deno.test("parseCommandConfig() reads every variable", () => {
     parseCommandConfig({
       COMMAND_GRPC_HOST: "127.0.0.1",
       COMMAND_GRPC_PORT: "0",
+      COMMAND_HTTP_HOST: "127.0.0.2",
+      COMMAND_HTTP_PORT: "9201",
       AMQP_URL: "amqps://user:pw@rabbit:5671/catalog",
       PUBLISH_TIMEOUT_MS: "500",
     }),
     {
       grpcHost: "127.0.0.1",
       grpcPort: 0,
+      httpHost: "127.0.0.2",
+      httpPort: 9201,
       amqpUrl: "amqps://user:pw@rabbit:5671/catalog",
       publishTimeoutMs: 500,
     },

@@ -1,18 +1,27 @@
 import {
+  commandIdMetadataKey,
   type CommandReceipt,
   commandServiceDefinition,
   type CommandType,
   commandTypes,
   grpc,
   invalidArgumentStatus,
+  partitionQueue,
   serviceNames,
   startGrpcServer,
+  topology,
   unaryMethod,
 } from "@catalog/proto";
+import type { ReadinessCheck, StopOptions } from "@catalog/runtime";
 import { AmqpPublisher } from "./amqp_publisher.ts";
 import { createCommandHandlers, type RequestContext } from "./command_handlers.ts";
 import type { CommandConfig } from "./config.ts";
-import { BrokerUnavailableError, InvalidCommandError } from "./errors.ts";
+import {
+  BrokerUnavailableError,
+  CallerGoneError,
+  CommandOutcomeUnknownError,
+  InvalidCommandError,
+} from "./errors.ts";
 
 /** Options of startCommandService(), mostly for tests. */
 export interface CommandServiceOptions {
@@ -24,14 +33,22 @@ export interface CommandServiceOptions {
   reconnectDelayMs?: { min: number; max: number };
   /** How long stop() lets running calls finish. Default 4000 ms. */
   shutdownGraceMs?: number;
+  /** How often to count the consumers of the partition queues. Default 2000 ms. */
+  workersCheckMs?: number;
 }
 
 /** A running command service. */
 export interface CommandService {
   /** The port it listens on (useful when configured with port 0). */
   port: number;
-  /** Reports NOT_SERVING, lets running calls finish, and closes the RabbitMQ connection. */
-  stop(): Promise<void>;
+  /**
+   * Reports NOT_SERVING, refuses new calls, lets running ones finish (for up
+   * to shutdownGraceMs), closes the RabbitMQ connection, and then the gRPC
+   * connections unless the process is exiting.
+   */
+  stop(options?: StopOptions): Promise<void>;
+  /** What it needs to accept commands, as /ready reports it: RabbitMQ, and not stopping. */
+  readiness(): Record<string, ReadinessCheck>;
 }
 
 function firstValue(metadata: grpc.Metadata, key: string): string | undefined {
@@ -41,11 +58,18 @@ function firstValue(metadata: grpc.Metadata, key: string): string | undefined {
   return text === "" ? undefined : text;
 }
 
-function contextOf(metadata: grpc.Metadata): RequestContext {
+function contextOf(call: grpc.ServerUnaryCall<unknown, unknown>): RequestContext {
+  const metadata = call.metadata;
   return {
     actor: firstValue(metadata, "x-actor"),
     correlationId: firstValue(metadata, "x-correlation-id"),
     traceparent: firstValue(metadata, "traceparent"),
+    abandoned: () => call.cancelled,
+    announce(commandId) {
+      const headers = new grpc.Metadata();
+      headers.set(commandIdMetadataKey, commandId);
+      call.sendMetadata(headers);
+    },
   };
 }
 
@@ -62,6 +86,15 @@ function toGrpcError(
     log(`${type} not accepted: ${error.message}`);
     return { code: grpc.status.UNAVAILABLE, details: error.message };
   }
+  if (error instanceof CallerGoneError) {
+    return { code: grpc.status.CANCELLED, details: error.message };
+  }
+  if (error instanceof CommandOutcomeUnknownError) {
+    log(`${type} of unknown outcome: ${error.message}`);
+    const metadata = new grpc.Metadata();
+    metadata.set(commandIdMetadataKey, error.commandId);
+    return { code: grpc.status.UNKNOWN, details: error.message, metadata };
+  }
   log(`${type} failed: ${error instanceof Error ? error.stack : String(error)}`);
   return { code: grpc.status.INTERNAL, details: `Cannot accept ${type}: internal error` };
 }
@@ -73,7 +106,7 @@ function toGrpcError(
  * connection, and reconnects by itself.
  */
 export async function startCommandService(
-  config: CommandConfig,
+  config: Omit<CommandConfig, "httpHost" | "httpPort">,
   options: CommandServiceOptions = {},
 ): Promise<CommandService> {
   const log = options.log ?? console.log;
@@ -99,7 +132,7 @@ export async function startCommandService(
       context: RequestContext,
     ) => Promise<CommandReceipt>;
     implementation[type] = unaryMethod(
-      (request, call) => handle(request, contextOf(call.metadata)),
+      (request, call) => handle(request, contextOf(call)),
       (error) => toGrpcError(type, error, log),
     );
   }
@@ -108,22 +141,66 @@ export async function startCommandService(
     host: config.grpcHost,
     port: config.grpcPort,
     serviceName: serviceNames.command,
+    label: "the command service",
     definition: commandServiceDefinition(),
     implementation,
+    healthServices: [serviceNames.workers],
   });
   reportServing = (serving) => server.setServing(serving);
-  reportServing(publisher.connected);
+  reportServing(publisher.ready);
   await publisher.start();
+
+  // Commands accepted while no worker consumes their partition are not
+  // applied until one does: the gateway's /ready reports it from here.
+  const partitions = Array.from({ length: topology.partitions }, (_, p) => partitionQueue(p));
+  let consumed = -1;
+  async function countConsumers(): Promise<void> {
+    let now = 0;
+    try {
+      const counts = await publisher.consumerCounts(partitions);
+      now = [...counts.values()].filter((count) => count > 0).length;
+    } catch {
+      // Not connected: nothing is known to consume.
+    }
+    if (now === consumed) return;
+    if (consumed >= 0 || now < partitions.length) {
+      log(`${now} of ${partitions.length} partitions have a worker consuming them`);
+    }
+    consumed = now;
+    server.setHealth(serviceNames.workers, now === partitions.length);
+  }
+  let counting = countConsumers();
+  const workersTimer = setInterval(() => {
+    counting = counting.then(countConsumers);
+  }, options.workersCheckMs ?? 2000);
   log(`Command service ready on :${server.port}`);
 
   let stopping: Promise<void> | undefined;
   return {
     port: server.port,
-    stop() {
+    readiness() {
+      const blocked = publisher.blocked;
+      return {
+        grpc: {
+          ready: !stopping,
+          status: stopping ? "stopping" : "serving",
+          label: "the command service",
+        },
+        rabbitmq: {
+          ready: publisher.ready,
+          status: !publisher.connected ? "disconnected" : blocked ? "blocked" : "connected",
+          ...(blocked ? { detail: `it blocks publishers: ${blocked}` } : {}),
+          label: "RabbitMQ",
+        },
+      };
+    },
+    stop(stopOptions = {}) {
       stopping ??= (async () => {
-        server.setServing(false);
-        await server.shutdown(options.shutdownGraceMs ?? 4000);
+        clearInterval(workersTimer);
+        await counting;
+        await server.drain(options.shutdownGraceMs ?? 4000);
         await publisher.close();
+        if (!stopOptions.exiting) await server.close();
       })();
       return stopping;
     },

@@ -1,5 +1,5 @@
 import { createSandbox, freePort, type Sandbox } from "./sandbox.ts";
-import { type Stack, startStack } from "./stack.ts";
+import { type ProcessName, type Stack, startStack } from "./stack.ts";
 import { graphql, type GraphQLResult } from "./graphql.ts";
 export { eventually } from "./eventually.ts";
 
@@ -30,6 +30,8 @@ export interface SystemOptions {
    * once the sandbox exists and before any service starts. Default: none.
    */
   envFor?: (sandbox: Sandbox) => Record<string, string> | Promise<Record<string, string>>;
+  /** Extra environment of one process, over everything else. Default: none. */
+  envOf?: (process: ProcessName) => Record<string, string>;
   /** Receives every line the services print, prefixed with the process name. Default: none. */
   onLog?: (entry: string) => void;
   /** How many of the last lines to print when fn fails. Default 60. */
@@ -59,6 +61,7 @@ export async function withSystem(
       workers: options.workers,
       workerConcurrency: options.workerConcurrency,
       moreGatewayPorts: Array.from({ length: (options.gateways ?? 1) - 1 }, () => freePort()),
+      envOf: options.envOf,
       log: (service, line) => {
         const entry = `${service.padEnd(7)} | ${line}`;
         if (verbose) console.log(entry);

@@ -2,8 +2,10 @@ import amqp from "amqplib";
 import postgres from "postgres";
 import {
   amqpUrlVar,
+  consistentHashPlugin,
   declareTopology,
   httpUrlVar,
+  MissingPluginError,
   parseEnv,
   postgresUrlVar,
   sharedDefaults,
@@ -64,10 +66,24 @@ export async function probePostgres(databaseUrl: string): Promise<string | undef
   }
 }
 
-/** Answers undefined if RabbitMQ accepts an AMQP connection at that URL, else why not. */
-export async function probeAmqp(amqpUrl: string): Promise<string | undefined> {
+/** What probeAmqp() found wrong. */
+export interface AmqpProblem {
+  /** Why RabbitMQ cannot be used, in a few words. */
+  message: string;
+  /** Set when RabbitMQ answers but lacks this plugin the topology needs. */
+  missingPlugin?: string;
+}
+
+/**
+ * Answers undefined if RabbitMQ accepts an AMQP connection at that URL and
+ * the catalog's topology, else what is wrong.
+ */
+export async function probeAmqp(amqpUrl: string): Promise<AmqpProblem | undefined> {
   try {
     const connection = await amqp.connect(amqpUrl, { timeout: 3000 });
+    // An unknown exchange type closes the whole connection with an error:
+    // it is the declaration's failure, reported below.
+    connection.on("error", () => {});
     try {
       // The services declare the same at start-up; doing it here turns a
       // missing plugin into a plain message before anything starts.
@@ -79,7 +95,40 @@ export async function probeAmqp(amqpUrl: string): Promise<string | undefined> {
     }
     return undefined;
   } catch (error) {
-    return error instanceof Error ? error.message || String(error) : String(error);
+    if (error instanceof MissingPluginError) {
+      return { message: error.message, missingPlugin: consistentHashPlugin };
+    }
+    return { message: error instanceof Error ? error.message || String(error) : String(error) };
+  }
+}
+
+/** Whether the URL's host is this machine, where `rabbitmq-plugins` can change its broker. */
+export function isLocalHost(url: string): boolean {
+  const host = new URL(url).hostname;
+  return host === "localhost" || host === "127.0.0.1" || host === "[::1]" || host === "::1";
+}
+
+/**
+ * Enables RabbitMQ plugins with `rabbitmq-plugins enable` on this machine;
+ * answers undefined once done, or why it could not (not installed, not
+ * allowed).
+ */
+export async function enablePlugins(plugins: string[]): Promise<string | undefined> {
+  try {
+    const { success, stderr, stdout } = await new Deno.Command("rabbitmq-plugins", {
+      args: ["enable", ...plugins],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (success) return undefined;
+    const said = new TextDecoder().decode(stderr).trim() || new TextDecoder().decode(stdout).trim();
+    return said.split("\n").at(-1) || "rabbitmq-plugins failed";
+  } catch (error) {
+    return error instanceof Deno.errors.NotFound
+      ? "rabbitmq-plugins is not installed here"
+      : error instanceof Error
+      ? error.message
+      : String(error);
   }
 }
 

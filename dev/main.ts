@@ -7,19 +7,29 @@
 import { integerVar, parseEnv, redactUrl } from "@catalog/proto";
 import {
   dockerEngineAvailable,
+  enablePlugins,
   type Infrastructure,
   infrastructureFrom,
+  isLocalHost,
   managementEndpoint,
   portInUse,
   probeAmqp,
   probePostgres,
 } from "./infra.ts";
 import { seedDemoData } from "./seed.ts";
-import { defaultPorts, type Stack, type StackPorts, startStack } from "./stack.ts";
+import {
+  defaultPorts,
+  type ProcessName,
+  type Stack,
+  type StackPorts,
+  startStack,
+} from "./stack.ts";
+import { Supervisor } from "./supervisor.ts";
 
 const env = Deno.env.toObject();
 let infra: Infrastructure;
 let ports: StackPorts;
+let healthPorts: { command: number; query: number; worker: number };
 try {
   infra = infrastructureFrom(env);
   // The launcher must know the ports to wait for the services, so 0 is refused.
@@ -28,11 +38,19 @@ try {
     GATEWAY_PORT: port(defaultPorts.gateway),
     COMMAND_GRPC_PORT: port(defaultPorts.command),
     QUERY_GRPC_PORT: port(defaultPorts.query),
+    COMMAND_HTTP_PORT: port(9101),
+    QUERY_HTTP_PORT: port(9102),
+    WORKER_HTTP_PORT: port(9103),
   }, env);
   ports = {
     gateway: vars.GATEWAY_PORT,
     command: vars.COMMAND_GRPC_PORT,
     query: vars.QUERY_GRPC_PORT,
+  };
+  healthPorts = {
+    command: vars.COMMAND_HTTP_PORT,
+    query: vars.QUERY_HTTP_PORT,
+    worker: vars.WORKER_HTTP_PORT,
   };
 } catch (error) {
   console.error(error instanceof Error ? error.message : String(error));
@@ -48,8 +66,47 @@ async function missingInfrastructure(): Promise<string[]> {
   if (postgresProblem) {
     missing.push(`PostgreSQL at ${redactUrl(infra.writeDatabaseUrl)} (${postgresProblem})`);
   }
-  if (rabbitProblem) missing.push(`RabbitMQ at ${redactUrl(infra.amqpUrl)} (${rabbitProblem})`);
+  if (rabbitProblem?.missingPlugin) {
+    await explainOrEnablePlugin(rabbitProblem.missingPlugin);
+    return await missingInfrastructure();
+  }
+  if (rabbitProblem) {
+    missing.push(`RabbitMQ at ${redactUrl(infra.amqpUrl)} (${rabbitProblem.message})`);
+  }
   return missing;
+}
+
+let triedPlugins = false;
+
+/**
+ * RabbitMQ answers but lacks the consistent-hash exchange (off in a stock
+ * install): enable it when the broker is this machine's and
+ * `rabbitmq-plugins` works, with the management UI beside it; otherwise say
+ * exactly what to run, and stop.
+ */
+async function explainOrEnablePlugin(plugin: string): Promise<void> {
+  const plugins = [plugin, "rabbitmq_management"];
+  if (!triedPlugins && isLocalHost(infra.amqpUrl)) {
+    triedPlugins = true;
+    console.log(
+      `RabbitMQ has the ${plugin} plugin off; enabling it: rabbitmq-plugins enable ${
+        plugins.join(" ")
+      }`,
+    );
+    const problem = await enablePlugins(plugins);
+    if (!problem) return;
+    console.log(`Cannot enable it here: ${problem}`);
+  }
+  console.error(
+    `Cannot start the catalog: RabbitMQ at ${
+      redactUrl(infra.amqpUrl)
+    } answers, but its ${plugin} ` +
+      "plugin is not enabled. The catalog routes every command to one of its partition queues " +
+      "by the entity it is for, with the consistent-hash exchange that this plugin provides (it " +
+      "ships with RabbitMQ, off by default). Enable it on the broker, then run `deno task dev` " +
+      `again:\n\n  rabbitmq-plugins enable ${plugins.join(" ")}\n`,
+  );
+  Deno.exit(1);
 }
 
 async function ensureInfrastructure(): Promise<void> {
@@ -96,48 +153,66 @@ async function managementUiUrl(): Promise<string> {
 }
 
 await ensureInfrastructure();
-const taken = Object.entries(ports).filter(([, port]) => portInUse(port));
+const wanted = [
+  [ports.gateway, "the gateway", "GATEWAY_PORT"],
+  [ports.command, "the command service", "COMMAND_GRPC_PORT"],
+  [ports.query, "the query service", "QUERY_GRPC_PORT"],
+  [healthPorts.command, "the command service's health", "COMMAND_HTTP_PORT"],
+  [healthPorts.query, "the query service's health", "QUERY_HTTP_PORT"],
+  [healthPorts.worker, "the worker's health", "WORKER_HTTP_PORT"],
+] as const;
+const taken = wanted.filter(([port]) => portInUse(port));
 if (taken.length > 0) {
-  const variables = {
-    gateway: "GATEWAY_PORT",
-    command: "COMMAND_GRPC_PORT",
-    query: "QUERY_GRPC_PORT",
-  };
   console.error(
     [
       "Cannot start the catalog: ports it needs are in use (is it already running?).",
-      ...taken.map(([service, port]) =>
-        `  - ${port} for the ${service} (${
-          variables[service as keyof typeof variables]
-        } picks another)`
+      ...taken.map(([port, what, variable]) =>
+        `  - ${port} for ${what} (${variable} picks another)`
       ),
     ].join("\n"),
   );
   Deno.exit(1);
 }
 
-let stack: Stack;
+let stopping = false;
+let stack: Stack | undefined;
+const supervisor = new Supervisor<ProcessName>({
+  restart: (process) => stack!.start(process),
+  giveUp(reason) {
+    console.error(`Stopping the catalog: ${reason}.`);
+    void shutdown(1);
+  },
+  log: (line) => console.log(line),
+});
 try {
-  stack = await startStack({ ports });
+  stack = await startStack({
+    ports,
+    healthPorts: {
+      command: healthPorts.command,
+      query: healthPorts.query,
+      worker: healthPorts.worker,
+    },
+    onExit: (process, status) => supervisor.exited(process, status),
+  });
 } catch (error) {
   console.error(error instanceof Error ? error.message : String(error));
   Deno.exit(1);
 }
 
-let stopping = false;
-async function shutdown(): Promise<void> {
+async function shutdown(code = 0): Promise<void> {
   if (stopping) return;
   stopping = true;
+  supervisor.stop();
   console.log("Stopping the catalog…");
-  await stack.close();
+  await stack?.close();
   console.log("Stopped.");
-  Deno.exit(0);
+  Deno.exit(code);
 }
-Deno.addSignalListener("SIGINT", shutdown);
-Deno.addSignalListener("SIGTERM", shutdown);
+Deno.addSignalListener("SIGINT", () => shutdown());
+Deno.addSignalListener("SIGTERM", () => shutdown());
 
 try {
-  const totals = await seedDemoData(stack.graphqlUrl);
+  const totals = await seedDemoData(stack!.graphqlUrl);
   console.log(`Demo data: ${totals.categories} categories, ${totals.products} products.`);
 } catch (error) {
   console.warn(`Demo data not loaded: ${error instanceof Error ? error.message : error}`);
@@ -149,6 +224,8 @@ console.log(
     "The catalog is running:",
     `  GraphQL and GraphiQL  http://localhost:${ports.gateway}/graphql`,
     `  Health / readiness    http://localhost:${ports.gateway}/health  /ready`,
+    `    of the services     command :${healthPorts.command}, query :${healthPorts.query}, ` +
+    `worker :${healthPorts.worker} (/health, /ready)`,
     `  Command gRPC          localhost:${ports.command}`,
     `  Query gRPC            localhost:${ports.query}`,
     `  RabbitMQ management   ${await managementUiUrl()}`,

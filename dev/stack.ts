@@ -1,4 +1,5 @@
 import denoConfig from "../deno.json" with { type: "json" };
+import { freePort } from "./sandbox.ts";
 
 /** The four services, in the order they start. */
 export const serviceNames = ["worker", "query", "command", "gateway"] as const;
@@ -42,6 +43,15 @@ export interface StackOptions {
    * the one on ports.gateway. Default: none.
    */
   moreGatewayPorts?: number[];
+  /**
+   * HTTP ports of /health and /ready of the command and query services and
+   * of each worker ("worker", "worker-2", …). Default: free ports.
+   */
+  healthPorts?: Partial<Record<ProcessName, number>>;
+  /** Extra environment of one process, over `env`. Default: none. */
+  envOf?: (process: ProcessName) => Record<string, string>;
+  /** Told when a process exits without being stopped (it is in `crashes` too). Default: none. */
+  onExit?: (process: ProcessName, status: Deno.CommandStatus) => void;
 }
 
 /** Options of Stack.stop(). */
@@ -60,6 +70,11 @@ export interface Stack {
   graphqlUrls: string[];
   /** The worker processes' names: "worker", then "worker-2", … */
   workers: ProcessName[];
+  /**
+   * The base URL of a process's /health and /ready: the gateway's own port,
+   * or the HTTP port of the command service, the query service or a worker.
+   */
+  healthUrl(process: ProcessName): string;
   /** Starts one stopped process again and waits until it is ready. */
   start(process: ProcessName): Promise<void>;
   /**
@@ -113,9 +128,10 @@ function serviceOf(process: ProcessName): ServiceName {
 }
 
 function printLine(process: ProcessName, line: string): void {
-  const color = colors[serviceOf(process)];
-  const prefix = `\x1b[${color}m${process.padEnd(7)} |\x1b[0m `;
-  console.log(prefix + line);
+  const name = `${process.padEnd(7)} |`;
+  // NO_COLOR (https://no-color.org) asks for plain text.
+  const prefix = Deno.noColor ? name : `\x1b[${colors[serviceOf(process)]}m${name}\x1b[0m`;
+  console.log(`${prefix} ${line}`);
 }
 
 const root = new URL("../", import.meta.url);
@@ -187,6 +203,23 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       ? {}
       : { WORKER_CONCURRENCY: String(options.workerConcurrency) }),
   };
+  const healthPorts = new Map<ProcessName, number>();
+  for (const process of processes) {
+    if (serviceOf(process) === "gateway") continue;
+    healthPorts.set(process, options.healthPorts?.[process] ?? freePort());
+  }
+  const healthVariables = {
+    command: "COMMAND_HTTP_PORT",
+    query: "QUERY_HTTP_PORT",
+    worker: "WORKER_HTTP_PORT",
+  } as const;
+  function envFor(process: ProcessName): Record<string, string> {
+    const service = serviceOf(process);
+    const own = service === "gateway"
+      ? { GATEWAY_PORT: String(gatewayPorts.get(process)) }
+      : { [healthVariables[service]]: String(healthPorts.get(process)) };
+    return { ...env, ...own, ...options.envOf?.(process) };
+  }
   const running = new Map<ProcessName, Running>();
   const crashes: { process: ProcessName; status: Deno.CommandStatus; at: Date }[] = [];
 
@@ -205,9 +238,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const child = new Deno.Command(Deno.execPath(), {
       args: serviceRunArgs(service),
       cwd: root.pathname,
-      env: service === "gateway"
-        ? { ...env, GATEWAY_PORT: String(gatewayPorts.get(process)) }
-        : env,
+      env: envFor(process),
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -226,6 +257,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ]).then(() => {});
     const exited = child.status;
     let hasExited = false;
+    let wasReady = false;
     const entry = { child, exited, output };
     exited.then((status) => {
       hasExited = true;
@@ -233,9 +265,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       if (running.get(process) === entry) {
         running.delete(process);
         crashes.push({ process, status, at: new Date() });
+        // One that never became ready is start()'s failure to report, not an exit.
+        if (wasReady) options.onExit?.(process, status);
       }
     });
     running.set(process, entry);
+    log(process, `started (pid ${child.pid})`);
 
     const deadline = Date.now() + readyTimeoutMs;
     while (!(service === "gateway" ? await gatewayReady(gatewayPorts.get(process)!) : saidReady)) {
@@ -249,6 +284,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+    wasReady = true;
   }
 
   async function stop(
@@ -304,6 +340,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     graphqlUrl: `http://localhost:${ports.gateway}/graphql`,
     graphqlUrls: [...gatewayPorts.values()].map((port) => `http://localhost:${port}/graphql`),
     workers,
+    healthUrl(process) {
+      known(process, "find the health of");
+      const port = serviceOf(process) === "gateway"
+        ? gatewayPorts.get(process)
+        : healthPorts.get(process);
+      return `http://localhost:${port}`;
+    },
     start,
     stop,
     kill: (process) => stop(process, { signal: "SIGKILL" }),

@@ -10,6 +10,12 @@ export class TcpProxy {
   /** While true, bytes from the server are dropped: the server seems to stop answering. */
   stalled = false;
   /**
+   * While true, bytes are dropped both ways and new connections are held
+   * without reaching the server, every socket left open: the client's host
+   * seems to have vanished from the network, with no FIN and no reset.
+   */
+  vanished = false;
+  /**
    * Added to every round trip, in milliseconds: bytes from the server are
    * passed on this much later, in order, as if the server were on another host.
    */
@@ -48,6 +54,10 @@ export class TcpProxy {
     this.#pumps.push((async () => {
       try {
         for await (const client of listener) {
+          if (this.vanished) {
+            this.#connections.add(client);
+            continue;
+          }
           let server: Deno.TcpConn;
           try {
             server = await Deno.connect(this.#target);
@@ -94,11 +104,17 @@ export class TcpProxy {
       let written = 0;
       while (written < bytes.length) written += await to.write(bytes.subarray(written));
     };
+    let endsBoth = true;
     try {
       while (true) {
         const n = await from.read(buffer);
-        if (n === null) break;
-        if (fromServer && this.stalled) continue;
+        if (n === null) {
+          // A vanished peer's end is not passed on: the other side hears
+          // nothing, and its socket stays open until cut().
+          endsBoth = !this.vanished;
+          break;
+        }
+        if (this.vanished || (fromServer && this.stalled)) continue;
         if (!fromServer || this.delayMs <= 0) {
           await delayed;
           await writeAll(buffer.subarray(0, n));
@@ -119,7 +135,7 @@ export class TcpProxy {
     } catch {
       // Cut.
     }
-    for (const conn of [from, to]) {
+    for (const conn of endsBoth ? [from, to] : [from]) {
       if (this.#connections.delete(conn)) closeQuietly(conn);
     }
   }

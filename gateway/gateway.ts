@@ -1,7 +1,8 @@
 import { createSchema, createYoga, type LogLevel, type YogaLogger } from "graphql-yoga";
 import { useGraphQlJit } from "@envelop/graphql-jit";
 import { Kind } from "graphql";
-import { checkHealth, serviceNames } from "@catalog/proto";
+import { createHealthClient, grpc, type HealthClient, serviceNames } from "@catalog/proto";
+import { healthResponse, type ReadinessCheck, readinessResponse, version } from "@catalog/runtime";
 import { categoryResolvers } from "./category.ts";
 import { commandResolvers } from "./command.ts";
 import type { GatewayConfig } from "./config.ts";
@@ -12,9 +13,6 @@ import { productResolvers } from "./product.ts";
 import { typeDefs } from "./schema.ts";
 import { subscriptionResolvers } from "./subscriptions.ts";
 
-/** The gateway's version, as /health reports it. */
-export const version = "0.1.0";
-
 /** What GraphiQL shows on first visit: the seed's own example. */
 const defaultQuery = `# The catalog's categories and products, each with its category.
 {
@@ -24,10 +22,17 @@ const defaultQuery = `# The catalog's categories and products, each with its cat
 `;
 
 /**
- * Asks one backend for its grpc.health.v1 status; "SERVING" means ready.
+ * What /ready asks about: the command and query services, and whether
+ * workers consume the commands (the command service's health of
+ * serviceNames.workers).
+ */
+export type HealthTarget = Backend | "workers";
+
+/**
+ * Asks for one target's grpc.health.v1 status; "SERVING" means ready.
  * Rejects (or answers anything else) when it is not.
  */
-export type BackendHealthCheck = (backend: Backend) => Promise<string>;
+export type BackendHealthCheck = (target: HealthTarget) => Promise<string>;
 
 /** Options of createGateway(). */
 export interface GatewayOptions {
@@ -37,8 +42,9 @@ export interface GatewayOptions {
   queries: QueryCalls;
   config: GatewayConfig;
   /**
-   * How /ready checks a backend. Default: grpc.health.v1 Check of the
-   * backend's service at its configured address, with a 1 s deadline.
+   * How /ready checks a target. Default: grpc.health.v1 Check of the
+   * target's service name at its backend's configured address, with a 1 s
+   * deadline, on connections opened once.
    */
   checkBackend?: BackendHealthCheck;
   /** Yoga's logger (it logs masked errors). Default: yoga's console logger. */
@@ -63,20 +69,29 @@ export interface Gateway {
 const HEALTH_CHECK_TIMEOUT_MS = 1000;
 
 function defaultCheckBackend(config: GatewayConfig): BackendHealthCheck {
-  const addresses: Record<Backend, string> = {
-    command: config.commandServiceAddress,
-    query: config.queryServiceAddress,
+  const clients = new Map<Backend, HealthClient>();
+  const clientOf = (backend: Backend) => {
+    let client = clients.get(backend);
+    if (!client) {
+      client = createHealthClient(
+        backend === "command" ? config.commandServiceAddress : config.queryServiceAddress,
+      );
+      clients.set(backend, client);
+    }
+    return client;
   };
-  return (backend) =>
-    checkHealth(addresses[backend], serviceNames[backend], HEALTH_CHECK_TIMEOUT_MS);
+  return (target) =>
+    clientOf(target === "query" ? "query" : "command").check(
+      serviceNames[target],
+      HEALTH_CHECK_TIMEOUT_MS,
+    );
 }
 
-function json(body: unknown, status = 200): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
-  });
-}
+const labels: Record<HealthTarget, string> = {
+  command: "the command service",
+  query: "the query service",
+  workers: "a worker on every partition",
+};
 
 /**
  * Builds the gateway: GraphQL over the command and query gRPC services. Does
@@ -127,31 +142,44 @@ export function createGateway(options: GatewayOptions): Gateway {
     ],
   });
 
-  function health(): Response {
-    return json({ status: "healthy", service: "gateway", version, timestamp: now().toISOString() });
-  }
+  const identity = { service: "gateway", version, now };
 
-  async function check(backend: Backend): Promise<{ status: string; detail?: string }> {
+  async function check(target: HealthTarget): Promise<ReadinessCheck> {
+    const label = labels[target];
     try {
-      return { status: await checkBackend(backend) };
+      const status = await checkBackend(target);
+      if (target !== "workers") return { ready: status === "SERVING", status, label };
+      // Commands accepted for a partition nobody consumes are not applied until someone does.
+      return status === "SERVING" ? { ready: true, status: "present", label } : {
+        ready: false,
+        status: "missing",
+        detail: "commands are accepted but not applied",
+        label,
+      };
     } catch (error) {
-      const detail = (error as { details?: string }).details ||
-        (error instanceof Error ? error.message : String(error));
-      return { status: "UNREACHABLE", detail };
+      // The client library's words name internal addresses: say only what failed.
+      const late = (error as { code?: number }).code === grpc.status.DEADLINE_EXCEEDED;
+      const detail = late
+        ? `no answer within ${HEALTH_CHECK_TIMEOUT_MS} ms`
+        : target === "workers"
+        ? "the command service does not answer"
+        : "it does not answer";
+      return {
+        ready: false,
+        status: target === "workers" ? "UNKNOWN" : "UNREACHABLE",
+        detail,
+        label,
+      };
     }
   }
 
   async function ready(): Promise<Response> {
-    const [command, query] = await Promise.all([check("command"), check("query")]);
-    const checks = { command, query };
-    const notReady = (["command", "query"] as const).filter((b) => checks[b].status !== "SERVING");
-    const base = { service: "gateway", version, timestamp: now().toISOString(), checks };
-    if (notReady.length === 0) return json({ status: "ready", ...base });
-    const why = notReady.map((backend) => `the ${backend} service is ${checks[backend].status}`);
-    return json(
-      { status: "not_ready", ...base, notReady, message: `Not ready: ${why.join(", ")}` },
-      503,
-    );
+    const [command, query, workers] = await Promise.all([
+      check("command"),
+      check("query"),
+      check("workers"),
+    ]);
+    return readinessResponse(identity, { command, query, workers });
   }
 
   async function serveGraphql(request: Request): Promise<Response> {
@@ -186,7 +214,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     fetch(request) {
       const { pathname } = new URL(request.url);
       const read = request.method === "GET" || request.method === "HEAD";
-      if (read && pathname === "/health") return Promise.resolve(health());
+      if (read && pathname === "/health") return Promise.resolve(healthResponse(identity));
       if (read && pathname === "/ready") return ready();
       if (read && pathname === "/") {
         return Promise.resolve(

@@ -17,12 +17,12 @@ Deno.test("createGateway() answers GET /health with the seed's shape", async () 
   });
 });
 
-Deno.test("createGateway() answers GET /ready with 200 when both backends serve", async () => {
+Deno.test("createGateway() answers GET /ready with 200 when both backends serve and workers consume", async () => {
   const asked: string[] = [];
   const { gateway } = testGateway({
     now: fixedClock,
-    checkBackend: (backend) => {
-      asked.push(backend);
+    checkBackend: (target) => {
+      asked.push(target);
       return Promise.resolve("SERVING");
     },
   });
@@ -33,14 +33,18 @@ Deno.test("createGateway() answers GET /ready with 200 when both backends serve"
     service: "gateway",
     version: "0.1.0",
     timestamp: "2026-05-06T07:08:09.000Z",
-    checks: { command: { status: "SERVING" }, query: { status: "SERVING" } },
+    checks: {
+      command: { status: "SERVING" },
+      query: { status: "SERVING" },
+      workers: { status: "present" },
+    },
   });
-  assert.deepEqual(asked.sort(), ["command", "query"]);
+  assert.deepEqual(asked.sort(), ["command", "query", "workers"]);
 });
 
 Deno.test("createGateway() answers GET /ready with 503 naming the backend not ready", async () => {
   const { gateway } = testGateway({
-    checkBackend: (backend) => Promise.resolve(backend === "query" ? "NOT_SERVING" : "SERVING"),
+    checkBackend: (target) => Promise.resolve(target === "query" ? "NOT_SERVING" : "SERVING"),
   });
   const response = await gateway.fetch(new Request("http://localhost/ready"));
   assert.equal(response.status, 503);
@@ -50,21 +54,37 @@ Deno.test("createGateway() answers GET /ready with 503 naming the backend not re
   assert.equal(body.message, "Not ready: the query service is NOT_SERVING");
 });
 
-Deno.test("createGateway() reports an unreachable backend on /ready", async () => {
+Deno.test("createGateway() answers GET /ready with 503 while no worker consumes commands", async () => {
   const { gateway } = testGateway({
-    checkBackend: (backend) =>
-      backend === "command"
-        ? Promise.reject(serviceError(grpc.status.UNAVAILABLE, "connect ECONNREFUSED"))
-        : Promise.resolve("SERVING"),
+    checkBackend: (target) => Promise.resolve(target === "workers" ? "NOT_SERVING" : "SERVING"),
   });
   const response = await gateway.fetch(new Request("http://localhost/ready"));
   assert.equal(response.status, 503);
   const body = await response.json();
-  assert.deepEqual(body.notReady, ["command"]);
-  assert.deepEqual(body.checks.command, {
-    status: "UNREACHABLE",
-    detail: "connect ECONNREFUSED",
+  assert.deepEqual(body.notReady, ["workers"]);
+  assert.deepEqual(body.checks.workers, {
+    status: "missing",
+    detail: "commands are accepted but not applied",
   });
+  assert.equal(
+    body.message,
+    "Not ready: a worker on every partition is missing (commands are accepted but not applied)",
+  );
+});
+
+Deno.test("createGateway() reports an unreachable backend on /ready without its address", async () => {
+  const { gateway } = testGateway({
+    checkBackend: (target) =>
+      target === "query" ? Promise.resolve("SERVING") : Promise.reject(
+        serviceError(grpc.status.UNAVAILABLE, "connect ECONNREFUSED 127.0.0.1:50051"),
+      ),
+  });
+  const response = await gateway.fetch(new Request("http://localhost/ready"));
+  assert.equal(response.status, 503);
+  const body = await response.json();
+  assert.deepEqual(body.notReady, ["command", "workers"]);
+  assert.deepEqual(body.checks.command, { status: "UNREACHABLE", detail: "it does not answer" });
+  assert.doesNotMatch(JSON.stringify(body), /127\.0\.0\.1|ECONNREFUSED/);
 });
 
 Deno.test("createGateway() serves GraphiQL to a browser with no external URL", async () => {
@@ -223,13 +243,10 @@ Deno.test("createGateway() reports an unreachable query service", async () => {
   const { backends, gql } = testGateway();
   backends.failures.set(
     "ListCategories",
-    serviceError(grpc.status.UNAVAILABLE, "No connection established"),
+    serviceError(grpc.status.UNAVAILABLE, "No connection established. Last error: 127.0.0.1:50052"),
   );
   const result = await gql("{ categories { id } }");
-  assert.equal(
-    result.errors?.[0]?.message,
-    "Cannot reach the query service: No connection established",
-  );
+  assert.equal(result.errors?.[0]?.message, "Cannot reach the query service: it is not answering");
   assert.equal(result.errors?.[0]?.extensions?.code, "SERVICE_UNAVAILABLE");
 });
 

@@ -70,8 +70,9 @@ async function main(): Promise<void> {
     changes.close();
     await Promise.race([server.shutdown(), grace]);
     clearTimeout(timer);
-    commands.close();
-    queries.close();
+    // The gRPC connections are left for the exit to close: closing them
+    // would send the command and query services a GOAWAY, the frame that
+    // Deno's node:http2 can abort on (see startGrpcServer()).
     console.log("Gateway stopped");
     Deno.exit(0);
   }

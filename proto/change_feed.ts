@@ -4,7 +4,7 @@
  * (worker/migrations/read/004_change_feed.sql) holds one row per change made
  * readable; the query service streams it with WatchChanges.
  */
-import { grpc, queryServiceDefinition } from "./grpc.ts";
+import { clientChannelOptions, grpc, queryServiceDefinition } from "./grpc.ts";
 import type { Category, CommandStatus, Product } from "./catalog.ts";
 
 /**
@@ -83,7 +83,7 @@ type StreamingMethod = (request: WatchChangesRequest) => grpc.ClientReadableStre
 /** Connects (lazily) to a query service at host:port, for WatchChanges. */
 export function createChangeFeedClient(address: string): ChangeFeedClient {
   const Client = grpc.makeGenericClientConstructor(queryServiceDefinition(), "");
-  const client = new Client(address, grpc.credentials.createInsecure());
+  const client = new Client(address, grpc.credentials.createInsecure(), clientChannelOptions);
   const watchChanges = (client as unknown as Record<string, StreamingMethod>).WatchChanges!
     .bind(client);
   return {

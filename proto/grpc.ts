@@ -4,12 +4,18 @@ import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import type { CommandReceipt, CommandRequests, QueryRequests, QueryResponses } from "./catalog.ts";
 import type { FieldError } from "./commands.ts";
-import { fieldErrorsMetadataKey } from "./read_model.ts";
+import { fieldErrorsMetadataKey, statusOriginMetadataKey } from "./read_model.ts";
 
 /** Fully qualified gRPC service names, as health checks and reflection know them. */
 export const serviceNames = {
   command: "catalog.v1.CommandService",
   query: "catalog.v1.QueryService",
+  /**
+   * Not a gRPC service: the name under which the command service's
+   * grpc.health.v1 says whether workers consume the commands it accepts
+   * (SERVING while every partition queue has a consumer).
+   */
+  workers: "catalog.workers",
 } as const;
 
 const protoFiles = [
@@ -58,8 +64,15 @@ export interface GrpcServerOptions {
   port: number;
   /** Fully qualified name of the service, for health checks. */
   serviceName: string;
+  /** How the service is named in errors: "the query service" is stopping. */
+  label: string;
   definition: grpc.ServiceDefinition;
   implementation: grpc.UntypedServiceImplementation;
+  /**
+   * More grpc.health.v1 service names, each with its own status, beside
+   * "" and serviceName (which follow setServing()). Default: none.
+   */
+  healthServices?: string[];
 }
 
 /** A running gRPC server with health checking and reflection. */
@@ -68,15 +81,106 @@ export interface GrpcServer {
   port: number;
   /** Reports SERVING or NOT_SERVING through grpc.health.v1 for the service and the server. */
   setServing(serving: boolean): void;
-  /** Stops taking calls, lets running ones finish for up to graceMs, then cuts them. */
-  shutdown(graceMs: number): Promise<void>;
+  /** Sets the grpc.health.v1 status of one of the options' healthServices. */
+  setHealth(service: string, serving: boolean): void;
+  /** Calls of the service running now, streams included. */
+  readonly activeCalls: number;
+  /**
+   * Stops serving without closing a connection: reports NOT_SERVING, answers
+   * every new call UNAVAILABLE at once, ends each running stream with
+   * UNAVAILABLE, and resolves once the running calls have finished, or after
+   * graceMs. The connections stay open, idle, until close() or the process
+   * exits.
+   */
+  drain(graceMs: number): Promise<void>;
+  /** Stops listening and closes every connection, cutting what still runs. */
+  close(): Promise<void>;
 }
 
-/** Starts a server for one catalog service, plus grpc.health.v1 and server reflection. */
+type AnyHandler = (...args: unknown[]) => void;
+
+/**
+ * Starts a server for one catalog service, plus grpc.health.v1 and server
+ * reflection.
+ *
+ * How it stops is shaped by Deno's node:http2: a client session that
+ * receives a GOAWAY while it has streams open can abort the whole client
+ * process inside nghttp2, before any JavaScript runs (denoland/deno#36788,
+ * Deno 2.9.6; here the gateway died on about one restart of a backend in
+ * ten). So a stopping server never sends one: drain() finishes every call
+ * on connections it leaves open, and the process then exits, letting the
+ * system close the idle connections (a plain TCP close, which the client
+ * treats as a lost connection and recovers from).
+ */
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
   const server = new grpc.Server();
-  server.addService(options.definition, options.implementation);
-  const health = new HealthImplementation({ "": "SERVING", [options.serviceName]: "SERVING" });
+  let draining = false;
+  let unary = 0;
+  const streams = new Set<grpc.ServerWritableStream<unknown, unknown>>();
+  let onIdle: (() => void)[] = [];
+  const ended = () => {
+    if (unary > 0 || streams.size > 0) return;
+    for (const resolve of onIdle) resolve();
+    onIdle = [];
+  };
+  const stopping = () =>
+    withOrigin({
+      code: grpc.status.UNAVAILABLE,
+      details: `Cannot serve the call: ${options.label} is stopping`,
+    });
+  /** Marks a status as the service's own (statusOriginMetadataKey), in place. */
+  function withOrigin(status: Partial<grpc.StatusObject>): Partial<grpc.StatusObject> {
+    status.metadata ??= new grpc.Metadata();
+    status.metadata.set(statusOriginMetadataKey, options.serviceName);
+    return status;
+  }
+
+  const implementation: grpc.UntypedServiceImplementation = {};
+  for (const [method, handler] of Object.entries(options.implementation)) {
+    const streaming = options.definition[method]?.responseStream === true;
+    const handle = handler as unknown as AnyHandler;
+    implementation[method] = streaming
+      ? (call: grpc.ServerWritableStream<unknown, unknown>) => {
+        if (draining) {
+          call.emit("error", stopping());
+          return;
+        }
+        streams.add(call);
+        const done = () => {
+          streams.delete(call);
+          ended();
+        };
+        call.once("finish", done);
+        call.once("cancelled", done);
+        call.once("error", done);
+        handle(call);
+      }
+      : (call: unknown, callback: grpc.sendUnaryData<unknown>) => {
+        if (draining) {
+          callback(stopping());
+          return;
+        }
+        unary++;
+        let answered = false;
+        const answer: grpc.sendUnaryData<unknown> = (error, ...rest) => {
+          if (!answered) {
+            answered = true;
+            unary--;
+            ended();
+          }
+          if (error) callback(withOrigin(error as Partial<grpc.StatusObject>), ...rest);
+          else callback(error, ...rest);
+        };
+        handle(call, answer);
+      };
+  }
+  server.addService(options.definition, implementation);
+  const extra = options.healthServices ?? [];
+  const health = new HealthImplementation({
+    "": "SERVING",
+    [options.serviceName]: "SERVING",
+    ...Object.fromEntries(extra.map((name) => [name, "NOT_SERVING"])),
+  });
   health.addToServer(server);
   new ReflectionService(catalogPackageDefinition()).addToServer(server);
 
@@ -89,19 +193,46 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     });
   });
 
+  function setServing(serving: boolean) {
+    // A draining server stays NOT_SERVING, whatever its dependencies say.
+    if (draining && serving) return;
+    const status = serving ? "SERVING" : "NOT_SERVING";
+    health.setStatus("", status);
+    health.setStatus(options.serviceName, status);
+  }
+
+  let closed: Promise<void> | undefined;
   return {
     port,
-    setServing(serving) {
-      const status = serving ? "SERVING" : "NOT_SERVING";
-      health.setStatus("", status);
-      health.setStatus(options.serviceName, status);
+    setServing,
+    setHealth(service, serving) {
+      if (!extra.includes(service)) {
+        throw new RangeError(`Cannot set the health of ${service}: it is not a health service`);
+      }
+      health.setStatus(service, serving ? "SERVING" : "NOT_SERVING");
     },
-    async shutdown(graceMs) {
-      health.setStatus("", "NOT_SERVING");
-      health.setStatus(options.serviceName, "NOT_SERVING");
-      const timer = setTimeout(() => server.forceShutdown(), graceMs);
-      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    get activeCalls() {
+      return unary + streams.size;
+    },
+    async drain(graceMs) {
+      draining = true;
+      setServing(false);
+      for (const call of streams) call.emit("error", stopping());
+      if (unary === 0 && streams.size === 0) return;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => onIdle.push(resolve)),
+        new Promise<void>((resolve) => timer = setTimeout(resolve, graceMs)),
+      ]);
       clearTimeout(timer);
+    },
+    close() {
+      draining = true;
+      closed ??= new Promise<void>((resolve) => {
+        server.forceShutdown();
+        resolve();
+      });
+      return closed;
     },
   };
 }
@@ -157,6 +288,15 @@ export interface CallOptions {
   metadata?: Record<string, string>;
 }
 
+/**
+ * How a call of a catalog client fails: grpc-js's error, with the response
+ * headers the server had sent before (such as commandIdMetadataKey) when it
+ * sent any.
+ */
+export interface CallError extends grpc.ServiceError {
+  headers?: grpc.Metadata;
+}
+
 type UnaryMethod<Req, Res> = (request: Req, options?: CallOptions) => Promise<Res>;
 
 /** A promise-based client of catalog.v1.CommandService. */
@@ -169,16 +309,35 @@ export type QueryClient =
   & { [K in keyof QueryRequests]: UnaryMethod<QueryRequests[K], QueryResponses[K]> }
   & { close(): void };
 
+/**
+ * The channel options of every catalog client. Clients of one address with
+ * the same options share one connection (grpc-js pools them).
+ */
+export const clientChannelOptions: grpc.ChannelOptions = Object.freeze({
+  // Back within a fraction of a second once a restarted backend listens
+  // again, instead of after grpc-js's default backoff (1 s, growing to 120 s).
+  "grpc.initial_reconnect_backoff_ms": 100,
+  "grpc.max_reconnect_backoff_ms": 1000,
+  // Never idle: an idle channel closes its connection with a GOAWAY, and
+  // Deno's node:http2 can abort the process that receives one (see
+  // startGrpcServer()). The connections are few and cost nothing while quiet.
+  "grpc.client_idle_timeout_ms": 2_147_483_647,
+});
+
 function createClient(definition: grpc.ServiceDefinition, address: string) {
   const Client = grpc.makeGenericClientConstructor(definition, "");
-  const client = new Client(address, grpc.credentials.createInsecure()) as unknown as Record<
+  const client = new Client(
+    address,
+    grpc.credentials.createInsecure(),
+    clientChannelOptions,
+  ) as unknown as Record<
     string,
     (
       request: unknown,
       metadata: grpc.Metadata,
       options: grpc.CallOptions,
       callback: (error: grpc.ServiceError | null, response: unknown) => void,
-    ) => void
+    ) => grpc.ClientUnaryCall
   >;
   const methods: Record<string, unknown> = {
     close: () => (client as unknown as grpc.Client).close(),
@@ -189,10 +348,18 @@ function createClient(definition: grpc.ServiceDefinition, address: string) {
       for (const [key, value] of Object.entries(options.metadata ?? {})) metadata.set(key, value);
       const deadline = new Date(Date.now() + (options.timeoutMs ?? 5000));
       return new Promise((resolve, reject) => {
-        client[name]!.call(client, request, metadata, { deadline }, (error, response) => {
-          if (error) reject(error);
-          else resolve(response);
-        });
+        let headers: grpc.Metadata | undefined;
+        const call = client[name]!.call(
+          client,
+          request,
+          metadata,
+          { deadline },
+          (error, response) => {
+            if (error) reject(Object.assign(error, { headers }));
+            else resolve(response);
+          },
+        );
+        call.on("metadata", (received: grpc.Metadata) => headers = received);
       });
     };
   }
@@ -209,11 +376,22 @@ export function createQueryClient(address: string): QueryClient {
   return createClient(queryServiceDefinition(), address) as unknown as QueryClient;
 }
 
-/** Asks a server's grpc.health.v1 for the status of a service ("" for the whole server). */
-export function checkHealth(address: string, service = "", timeoutMs = 1000): Promise<string> {
+/** A client of a server's grpc.health.v1, on the connection its other clients share. */
+export interface HealthClient {
+  /** The status of a service ("" for the whole server): "SERVING", "NOT_SERVING", … */
+  check(service: string, timeoutMs?: number): Promise<string>;
+  close(): void;
+}
+
+/** Connects (lazily) to the grpc.health.v1 of a server at host:port. */
+export function createHealthClient(address: string): HealthClient {
   const definition = serviceDefinition("grpc.health.v1.Health");
   const Client = grpc.makeGenericClientConstructor(definition, "");
-  const client = new Client(address, grpc.credentials.createInsecure()) as unknown as
+  const client = new Client(
+    address,
+    grpc.credentials.createInsecure(),
+    clientChannelOptions,
+  ) as unknown as
     & grpc.Client
     & Record<
       string,
@@ -223,13 +401,31 @@ export function checkHealth(address: string, service = "", timeoutMs = 1000): Pr
         callback: (error: grpc.ServiceError | null, response?: { status: string }) => void,
       ) => void
     >;
-  return new Promise<string>((resolve, reject) => {
-    client.Check!({ service }, { deadline: new Date(Date.now() + timeoutMs) }, (error, res) => {
-      client.close();
-      if (error) reject(error);
-      else resolve(res?.status ?? "UNKNOWN");
-    });
-  });
+  return {
+    check(service, timeoutMs = 1000) {
+      return new Promise<string>((resolve, reject) => {
+        client.Check!({ service }, { deadline: new Date(Date.now() + timeoutMs) }, (error, res) => {
+          if (error) reject(error);
+          else resolve(res?.status ?? "UNKNOWN");
+        });
+      });
+    },
+    close: () => client.close(),
+  };
+}
+
+/** Asks a server's grpc.health.v1 once for the status of a service ("" for the whole server). */
+export async function checkHealth(
+  address: string,
+  service = "",
+  timeoutMs = 1000,
+): Promise<string> {
+  const client = createHealthClient(address);
+  try {
+    return await client.check(service, timeoutMs);
+  } finally {
+    client.close();
+  }
 }
 
 export { grpc };

@@ -12,3 +12,20 @@ export const commandOutcomeChannel = "catalog_command_outcomes";
 
 /** gRPC trailing metadata key of an INVALID_ARGUMENT: JSON array of FieldError. */
 export const fieldErrorsMetadataKey = "x-field-errors";
+
+/**
+ * gRPC metadata key of the command service: the command id, sent in the
+ * response headers before the command is published, so that a caller whose
+ * call then fails (a lost connection, a deadline) knows which command may
+ * have been queued; and in the trailers of an UNKNOWN status (the broker's
+ * confirm did not come).
+ */
+export const commandIdMetadataKey = "x-command-id";
+
+/**
+ * gRPC trailing metadata key of every status a catalog service chose itself,
+ * valued with the service's name: it tells a status of the service (its
+ * details meant for the caller) from one the client library made of a lost
+ * connection or a deadline (whose details name internal addresses).
+ */
+export const statusOriginMetadataKey = "x-catalog-service";

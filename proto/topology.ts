@@ -76,6 +76,11 @@ export class MissingPluginError extends Error {
   }
 }
 
+interface EventEmitterLike {
+  on(event: string, listener: (error: unknown) => void): unknown;
+  off(event: string, listener: (error: unknown) => void): unknown;
+}
+
 /**
  * Declares the exchanges and queues, with the same arguments every time, so
  * any service may call it at start-up. A broker without the consistent-hash
@@ -96,6 +101,13 @@ export async function declareTopology(channel: Channel): Promise<void> {
   });
   await channel.bindQueue(topology.acceptedQueue, topology.commandsExchange, "#");
 
+  // RabbitMQ answers an unknown exchange type by closing the whole
+  // connection: the reason comes as the connection's error, and the
+  // declaration itself only learns that its channel ended.
+  const reasons: string[] = [];
+  const connection = (channel as unknown as { connection?: EventEmitterLike }).connection;
+  const onError = (error: unknown) => reasons.push(String(error));
+  connection?.on("error", onError);
   try {
     // A message the exchange cannot route (no partition bound yet) goes to
     // the dead-letter queue, where an operator sees it, rather than vanish.
@@ -106,10 +118,13 @@ export async function declareTopology(channel: Channel): Promise<void> {
       arguments: { "hash-header": headers.aggregateId },
     });
   } catch (error) {
-    if (/unknown exchange type|invalid exchange type/i.test(String(error))) {
+    reasons.push(String(error));
+    if (reasons.some((reason) => /unknown exchange type|invalid exchange type/i.test(reason))) {
       throw new MissingPluginError(consistentHashPlugin, { cause: error });
     }
     throw error;
+  } finally {
+    connection?.off("error", onError);
   }
   await channel.bindExchange(topology.partitionsExchange, topology.commandsExchange, "#");
   for (let partition = 0; partition < topology.partitions; partition++) {

@@ -202,12 +202,26 @@ export class ChangeFeed {
       this.listen().catch(() => {});
       while (!ended && !this.#closed) {
         const appended = this.#appended.promise;
-        const rows = await this.#sql<ChangeRow[]>`
-          select position::text as position, entity_type, entity_id, kind, entity, command_id, at
-          from changes
-          where changes.position > ${after.toString()}
-          order by changes.position
-          limit ${this.#batchSize}`;
+        // With the next changes, how far the feed has been pruned: a stream
+        // that fell behind the pruning has lost changes, and ends saying so
+        // rather than skipping them.
+        const found = await this.#sql<(ChangeRow & { pruned_up_to: string })[]>`
+          select pruned.up_to::text as pruned_up_to, next.*
+          from changes_pruned pruned left join lateral (
+            select position::text as position, entity_type, entity_id, kind, entity, command_id, at
+            from changes
+            where changes.position > ${after.toString()}
+            order by changes.position
+            limit ${this.#batchSize}
+          ) next on true`;
+        if (found[0] && BigInt(found[0].pruned_up_to) > after) {
+          throw new OutOfRangeError(
+            `Cannot go on watching changes after position ${after}: changes up to ${
+              found[0].pruned_up_to
+            } were pruned`,
+          );
+        }
+        const rows = found.filter((row) => row.position !== null);
         for (const row of rows) {
           if (ended) break;
           if (!call.write(changeOf(row))) await drained(call);

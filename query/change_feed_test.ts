@@ -120,11 +120,28 @@ Deno.test("WatchChanges answers OUT_OF_RANGE for a position already pruned or no
   });
 });
 
-Deno.test("WatchChanges ends its streams when the service stops", async () => {
+Deno.test("WatchChanges ends a stream that falls behind the pruning with OUT_OF_RANGE", async () => {
+  await withFeed(async (sql, watch) => {
+    await appendCategory(sql, "A");
+    const watching = watch();
+    const start = BigInt(await watching.start);
+    // The pruner passes the stream's position while it waits for more.
+    await sql`update changes_pruned set up_to = ${(start + 5n).toString()}`;
+    await appendCategory(sql, "B");
+    const ended = await watching.ended;
+    assert.equal(ended?.code, grpc.status.OUT_OF_RANGE);
+    assert.match(ended?.details ?? "", new RegExp(`changes up to ${start + 5n} were pruned`));
+    assert.deepEqual(watching.changes, []);
+  });
+});
+
+Deno.test("WatchChanges ends its streams with UNAVAILABLE when the service stops", async () => {
   await withFeed(async (_sql, watch, stop) => {
     const watching = watch();
     await watching.start;
     await stop();
-    assert.equal(await watching.ended, undefined);
+    const ended = await watching.ended;
+    assert.equal(ended?.code, grpc.status.UNAVAILABLE);
+    assert.equal(ended?.details, "Cannot serve the call: the query service is stopping");
   });
 });

@@ -9,6 +9,8 @@ export { ConfigError } from "@catalog/proto";
  * | ------------------- | ------------------------------------------------ | -------------------------------------------- |
  * | `QUERY_GRPC_HOST`   | `0.0.0.0`                                        | Address the gRPC server listens on           |
  * | `QUERY_GRPC_PORT`   | `50052`                                          | Port of the gRPC server (0 picks a free one) |
+ * | `QUERY_HTTP_HOST`   | `0.0.0.0`                                        | Address of the HTTP `/health` and `/ready` port |
+ * | `QUERY_HTTP_PORT`   | `9102`                                           | Port of `/health` and `/ready` (0 picks a free one) |
  * | `READ_DATABASE_URL` | `postgres://postgres@localhost:5432/catalog_read` | The read database (postgres: or postgresql:) |
  *
  * An empty variable counts as unset.
@@ -16,12 +18,16 @@ export { ConfigError } from "@catalog/proto";
 export interface QueryConfig {
   grpcHost: string;
   grpcPort: number;
+  httpHost: string;
+  httpPort: number;
   readDatabaseUrl: string;
 }
 
 const variables = {
   QUERY_GRPC_HOST: hostVar(),
   QUERY_GRPC_PORT: portVar(50052),
+  QUERY_HTTP_HOST: hostVar(),
+  QUERY_HTTP_PORT: portVar(9102),
   READ_DATABASE_URL: postgresUrlVar(sharedDefaults.readDatabaseUrl),
 };
 
@@ -35,6 +41,8 @@ export function parseQueryConfig(env: Record<string, string | undefined>): Query
   return {
     grpcHost: data.QUERY_GRPC_HOST,
     grpcPort: data.QUERY_GRPC_PORT,
+    httpHost: data.QUERY_HTTP_HOST,
+    httpPort: data.QUERY_HTTP_PORT,
     readDatabaseUrl: data.READ_DATABASE_URL,
   };
 }

@@ -5,6 +5,8 @@ Deno.test("parseQueryConfig() falls back to the developer defaults", () => {
   assert.deepEqual(parseQueryConfig({}), {
     grpcHost: "0.0.0.0",
     grpcPort: 50052,
+    httpHost: "0.0.0.0",
+    httpPort: 9102,
     readDatabaseUrl: "postgres://postgres@localhost:5432/catalog_read",
   });
 });
@@ -14,9 +16,17 @@ Deno.test("parseQueryConfig() reads every variable and treats empty ones as unse
     parseQueryConfig({
       QUERY_GRPC_HOST: "127.0.0.1",
       QUERY_GRPC_PORT: "0",
+      QUERY_HTTP_HOST: "127.0.0.2",
+      QUERY_HTTP_PORT: "9202",
       READ_DATABASE_URL: "postgresql://reader:pw@db:5433/read",
     }),
-    { grpcHost: "127.0.0.1", grpcPort: 0, readDatabaseUrl: "postgresql://reader:pw@db:5433/read" },
+    {
+      grpcHost: "127.0.0.1",
+      grpcPort: 0,
+      httpHost: "127.0.0.2",
+      httpPort: 9202,
+      readDatabaseUrl: "postgresql://reader:pw@db:5433/read",
+    },
   );
   assert.equal(parseQueryConfig({ QUERY_GRPC_PORT: "" }).grpcPort, 50052);
 });

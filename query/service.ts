@@ -25,11 +25,11 @@ import {
   listCategories,
   pageCategories,
 } from "./categories.ts";
+import { type ReadinessCheck, type StopOptions, watchDatabaseHealth } from "@catalog/runtime";
 import { ChangeFeed } from "./change_feed.ts";
 import { CommandWaiter } from "./command_waiter.ts";
 import { findCommandStatus, pendingStatus } from "./commands.ts";
 import type { QueryConfig } from "./config.ts";
-import { watchDatabaseHealth } from "./database_health.ts";
 import { InvalidArgumentError, NotFoundError, OutOfRangeError } from "./errors.ts";
 import { isUuid } from "./filters.ts";
 import { getProducts, getProductStatistics, listProducts, pageProducts } from "./products.ts";
@@ -50,8 +50,14 @@ export interface QueryServiceOptions {
 export interface QueryService {
   /** The port it listens on (useful when configured with port 0). */
   port: number;
-  /** Reports NOT_SERVING, answers waiting calls, lets running calls finish, closes the pool. */
-  stop(): Promise<void>;
+  /**
+   * Reports NOT_SERVING, refuses new calls, answers waiting calls and ends
+   * the change streams, lets running calls finish, closes the pool, and then
+   * the gRPC connections unless the process is exiting.
+   */
+  stop(options?: StopOptions): Promise<void>;
+  /** What it needs to serve, as /ready reports it: the read database, and not stopping. */
+  readiness(): Record<string, ReadinessCheck>;
 }
 
 /**
@@ -108,7 +114,7 @@ function requireCommandId(action: string, commandId: string): string {
  * NOT_SERVING while the database cannot be reached.
  */
 export async function startQueryService(
-  config: QueryConfig,
+  config: Omit<QueryConfig, "httpHost" | "httpPort">,
   options: QueryServiceOptions = {},
 ): Promise<QueryService> {
   const log = options.log ?? console.log;
@@ -190,6 +196,7 @@ export async function startQueryService(
     host: config.grpcHost,
     port: config.grpcPort,
     serviceName: serviceNames.query,
+    label: "the query service",
     definition: queryServiceDefinition(),
     implementation,
   });
@@ -236,15 +243,32 @@ export async function startQueryService(
   let stopping: Promise<void> | undefined;
   return {
     port: server.port,
-    stop() {
+    readiness() {
+      return {
+        grpc: {
+          ready: !stopping,
+          status: stopping ? "stopping" : "serving",
+          label: "the query service",
+        },
+        readDatabase: {
+          ready: health.healthy,
+          status: health.healthy ? "up" : "down",
+          label: "the read database",
+        },
+      };
+    },
+    stop(stopOptions = {}) {
       stopping ??= (async () => {
-        server.setServing(false);
+        // New calls are refused from here on; the long ones still running
+        // (WaitForCommand, WatchChanges) are answered now rather than waited for.
+        const drained = server.drain(options.shutdownGraceMs ?? 4000);
         health.stop();
         await verifying;
         await waiter.close();
         await changes.close();
-        await server.shutdown(options.shutdownGraceMs ?? 4000);
+        await drained;
         await sql.end({ timeout: 1 });
+        if (!stopOptions.exiting) await server.close();
       })();
       return stopping;
     },

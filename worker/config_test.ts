@@ -8,6 +8,14 @@ Deno.test("parseWorkerConfig() falls back to the developer defaults", () => {
     amqpUrl: "amqp://guest:guest@localhost:5672",
     prefetch: 32,
     concurrency: 4,
+    httpHost: "0.0.0.0",
+    httpPort: 9103,
+    retention: {
+      idempotencyKeysMs: 24 * 3_600_000,
+      commandsMs: 168 * 3_600_000,
+      changeFeedMs: 3_600_000,
+      pruneIntervalMs: 60_000,
+    },
   });
 });
 
@@ -19,6 +27,12 @@ Deno.test("parseWorkerConfig() reads every variable", () => {
       AMQP_URL: "amqps://user:pw@rabbit:5671/catalog",
       WORKER_PREFETCH: "4",
       WORKER_CONCURRENCY: "8",
+      WORKER_HTTP_HOST: "127.0.0.2",
+      WORKER_HTTP_PORT: "9203",
+      IDEMPOTENCY_KEY_RETENTION_HOURS: "48",
+      COMMAND_RETENTION_HOURS: "72",
+      CHANGE_FEED_RETENTION_MINUTES: "15",
+      PRUNE_INTERVAL_SECONDS: "5",
     }),
     {
       writeDatabaseUrl: "postgresql://app:pw@db1:5433/w",
@@ -26,6 +40,30 @@ Deno.test("parseWorkerConfig() reads every variable", () => {
       amqpUrl: "amqps://user:pw@rabbit:5671/catalog",
       prefetch: 4,
       concurrency: 8,
+      httpHost: "127.0.0.2",
+      httpPort: 9203,
+      retention: {
+        idempotencyKeysMs: 48 * 3_600_000,
+        commandsMs: 72 * 3_600_000,
+        changeFeedMs: 15 * 60_000,
+        pruneIntervalMs: 5000,
+      },
+    },
+  );
+});
+
+Deno.test("parseWorkerConfig() refuses to forget commands before their idempotency keys", () => {
+  assert.throws(
+    () =>
+      parseWorkerConfig({ IDEMPOTENCY_KEY_RETENTION_HOURS: "48", COMMAND_RETENTION_HOURS: "24" }),
+    (error) => {
+      assert.ok(error instanceof ConfigError);
+      assert.equal(
+        error.message,
+        'Cannot configure the worker: COMMAND_RETENTION_HOURS="24": Must be at least ' +
+          "IDEMPOTENCY_KEY_RETENTION_HOURS (48)",
+      );
+      return true;
     },
   );
 });

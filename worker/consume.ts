@@ -10,6 +10,7 @@ import {
   redactUrl,
   topology,
 } from "@catalog/proto";
+import { withHeartbeat } from "@catalog/runtime";
 import type { AcceptedCommand } from "./command_status.ts";
 import { backoffDelay, isTransient, messageOf, sleep, within } from "./faults.ts";
 import type { Clock, CommandOutcome } from "./handle_command.ts";
@@ -68,6 +69,8 @@ export interface Consumer {
   stop(graceMs?: number): Promise<void>;
   /** Partitions with an open consumer now. */
   readonly consuming: ReadonlySet<number>;
+  /** Whether the connection to RabbitMQ is open now. */
+  readonly connected: boolean;
   /**
    * While stop() runs, what it is waiting for ("the commands in hand", …), so
    * a caller that stops waiting can say what it gave up on.
@@ -83,6 +86,15 @@ const MAX_RETRIES = 3;
  * before going on without the answer.
  */
 const BROKER_CALL_MS = 2000;
+
+/**
+ * Heartbeats of the worker's connection: if the worker's host vanishes
+ * without closing its sockets, RabbitMQ closes the connection within about
+ * two of them, and its partitions' commands go to the worker that took them
+ * over (partition queues are single-active-consumer: the next consumer
+ * becomes active only then).
+ */
+const HEARTBEAT_SECONDS = 5;
 
 /** The connection name RabbitMQ's management UI shows. */
 const CONNECTION_NAME = "catalog-worker";
@@ -588,7 +600,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
 
   async function openSession(): Promise<Session> {
     let markClosed!: (why: string) => void;
-    const connection = await amqp.connect(options.amqpUrl, {
+    const connection = await amqp.connect(withHeartbeat(options.amqpUrl, HEARTBEAT_SECONDS), {
       clientProperties: { connection_name: CONNECTION_NAME },
       timeout: 10_000,
     });
@@ -703,6 +715,9 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
   let waitingFor: string | undefined;
   return {
     consuming,
+    get connected() {
+      return !current.isClosed;
+    },
     get waitingFor() {
       return waitingFor;
     },

@@ -16,22 +16,11 @@ export interface ProjectOptions {
   /** Stamps the checkpoints' updated_at. Default: the system clock. */
   clock?: Clock;
   /**
-   * How long the change feed keeps a change before pruning it, in
-   * milliseconds. Default CHANGE_FEED_RETENTION_MS (one hour).
-   */
-  changeRetentionMs?: number;
-  /**
    * Projects nothing past these places in the logs: a rebuild stops where
    * the live projection stands. Default: no limit.
    */
   until?: { events: Mark; commands: Mark };
 }
-
-/** How long the change feed keeps a change by default: one hour. */
-export const CHANGE_FEED_RETENTION_MS = 60 * 60 * 1000;
-
-/** The projector prunes the change feed each time positions pass a multiple of this. */
-export const CHANGE_FEED_PRUNE_EVERY = 1000;
 
 /** What one call of project() did. */
 export interface ProjectionReport {
@@ -478,45 +467,27 @@ async function pipelined(statements: readonly PromiseLike<unknown>[]): Promise<v
  * Appends the changes to the change feed and announces them on
  * changeFeedChannel. The lock (see 004_change_feed.sql) makes positions
  * commit in order; it is taken last, so the transaction holds it only while it
- * commits. Every CHANGE_FEED_PRUNE_EVERY positions, changes older than the
- * retention are pruned.
+ * commits. The pruner (retention.ts) removes them once they are old.
  */
-async function appendChanges(tx: Tx, changes: Change[], retentionMs: number): Promise<void> {
+async function appendChanges(tx: Tx, changes: Change[]): Promise<void> {
   if (changes.length === 0) return;
   const locked = tx`select pg_advisory_xact_lock(${changeFeedLock})`;
-  const appending = tx<{ first: string; last: string }[]>`
-    with appended as (
-      insert into changes (entity_type, entity_id, kind, entity, command_id)
-      select entity_type, entity_id, kind, entity.value::jsonb, command_id
-      from unnest(
-        ${changes.map((change) => change.entityType)}::text[],
-        ${changes.map((change) => change.entityId)}::uuid[],
-        ${changes.map((change) => change.kind)}::text[],
-        ${changes.map((change) => change.commandId)}::uuid[]
-      ) with ordinality as change (entity_type, entity_id, kind, command_id, ordinality)
-      -- The rows' JSON texts come as one JSON array of strings: quicker to write than an array.
-      join jsonb_array_elements_text(
-        (${JSON.stringify(changes.map((change) => change.entity))}::text)::jsonb
-      ) with ordinality as entity (value, ordinality) using (ordinality)
-      order by ordinality
-      returning position
-    )
-    select min(position)::text as first, max(position)::text as last from appended`;
+  const appending = tx`
+    insert into changes (entity_type, entity_id, kind, entity, command_id)
+    select entity_type, entity_id, kind, entity.value::jsonb, command_id
+    from unnest(
+      ${changes.map((change) => change.entityType)}::text[],
+      ${changes.map((change) => change.entityId)}::uuid[],
+      ${changes.map((change) => change.kind)}::text[],
+      ${changes.map((change) => change.commandId)}::uuid[]
+    ) with ordinality as change (entity_type, entity_id, kind, command_id, ordinality)
+    -- The rows' JSON texts come as one JSON array of strings: quicker to write than an array.
+    join jsonb_array_elements_text(
+      (${JSON.stringify(changes.map((change) => change.entity))}::text)::jsonb
+    ) with ordinality as entity (value, ordinality) using (ordinality)
+    order by ordinality`;
   const notified = tx`select pg_notify(${changeFeedChannel}, '')`;
   await pipelined([locked, appending, notified]);
-  const [appended] = await appending;
-  // Whether the positions just taken passed a multiple of CHANGE_FEED_PRUNE_EVERY.
-  const every = BigInt(CHANGE_FEED_PRUNE_EVERY);
-  if ((BigInt(appended!.first) - 1n) / every !== BigInt(appended!.last) / every) {
-    await tx`
-      with pruned as (
-        delete from changes
-        where at < now() - make_interval(secs => ${retentionMs / 1000})
-        returning position
-      )
-      update changes_pruned set up_to = greatest(up_to, (select max(position) from pruned))
-      where exists (select 1 from pruned)`;
-  }
 }
 
 /**
@@ -531,7 +502,7 @@ async function appendChanges(tx: Tx, changes: Change[], retentionMs: number): Pr
  * is appended to the change feed, in the events' order, in the same
  * transaction.
  */
-async function applyBatch(read: postgres.Sql, batch: Batch, now: Date, retentionMs: number) {
+async function applyBatch(read: postgres.Sql, batch: Batch, now: Date) {
   return await read.begin(async (tx) => {
     const from = await checkpoints(tx, true);
     const events = batch.events.filter((row) => after(row, from.events));
@@ -611,7 +582,7 @@ async function applyBatch(read: postgres.Sql, batch: Batch, now: Date, retention
       if (outcome instanceof Error) throw outcome;
       if (outcome) changes.push(outcome);
     }
-    await appendChanges(tx, changes, retentionMs);
+    await appendChanges(tx, changes);
     return { events: events.length, commands: commands.length };
   });
 }
@@ -632,7 +603,6 @@ export async function project(
     throw new RangeError(`Cannot project: batchSize must be a positive integer, not ${size}`);
   }
   const clock = options.clock ?? (() => new Date());
-  const retentionMs = options.changeRetentionMs ?? CHANGE_FEED_RETENTION_MS;
   const report: ProjectionReport = { events: 0, commands: 0, heldBack: false };
   while (true) {
     const from = await checkpoints(databases.read, false);
@@ -641,7 +611,7 @@ export async function project(
       report.heldBack = batch.heldBack;
       return report;
     }
-    const applied = await applyBatch(databases.read, batch, clock(), retentionMs);
+    const applied = await applyBatch(databases.read, batch, clock());
     report.events += applied.events;
     report.commands += applied.commands;
     // A batch not cut at its size took everything projectable when it was read.

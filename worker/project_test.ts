@@ -4,7 +4,7 @@ import { changeFeedChannel, commandOutcomeChannel } from "@catalog/proto";
 import { commandEnvelope, eventually, type Sql, toysAndKite, withDatabases } from "./_testing.ts";
 import { handleCommand, handleCommands } from "./handle_command.ts";
 import { recordAccepted } from "./command_status.ts";
-import { CHANGE_FEED_PRUNE_EVERY, project } from "./project.ts";
+import { project } from "./project.ts";
 
 async function categoryNames(read: Sql): Promise<string[]> {
   const rows = await read<{ name: string }[]>`select name from category_view order by name`;
@@ -358,31 +358,6 @@ Deno.test("project() records a command's ACCEPTED and later outcome as two chang
       rows.map((row) => [row.kind, row.entity.status, row.entity.handled_at === null]),
       [["CREATED", "ACCEPTED", true], ["UPDATED", "APPLIED", false]],
     );
-  });
-});
-
-Deno.test("project() prunes changes older than the retention as positions pass a round number", async () => {
-  await withDatabases(async ({ write, read }) => {
-    const first = commandEnvelope("CreateCategory", crypto.randomUUID(), { name: "Old" });
-    await handleCommand(write, first);
-    await project({ write, read });
-    const old = await changeRows(read);
-    assert.equal(old.length, 2);
-
-    // The next positions pass CHANGE_FEED_PRUNE_EVERY.
-    await read`select setval('changes_position_seq', ${CHANGE_FEED_PRUNE_EVERY - 1})`;
-    const second = commandEnvelope("CreateCategory", crypto.randomUUID(), { name: "New" });
-    await handleCommand(write, second);
-    await project({ write, read }, { changeRetentionMs: 0 });
-
-    const kept = await changeRows(read);
-    assert.deepEqual(
-      kept.map((row) => [row.entity_type, row.command_id]),
-      [["CATEGORY", second.commandId], ["COMMAND", second.commandId]],
-    );
-    const [pruned] = await read<{ upTo: string }[]>`
-      select up_to::text as "upTo" from changes_pruned`;
-    assert.equal(pruned!.upTo, old.at(-1)!.position);
   });
 });
 

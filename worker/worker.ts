@@ -1,12 +1,14 @@
 import postgres from "postgres";
 import { topology } from "@catalog/proto";
+import { type ReadinessCheck, watchDatabaseHealth } from "@catalog/runtime";
 import { startCatchUp } from "./catch_up.ts";
 import { recordAccepted, recordFailed } from "./command_status.ts";
-import type { WorkerConfig } from "./config.ts";
+import { defaultRetention, type RetentionConfig, type WorkerConfig } from "./config.ts";
 import { startConsumer } from "./consume.ts";
 import { type Clock, handleCommand, handleCommands } from "./handle_command.ts";
 import { announceWorker, startPartitionLeases } from "./partition_leases.ts";
 import { project, type ProjectionReport } from "./project.ts";
+import { startPruning } from "./retention.ts";
 
 /** Options of startWorker(). */
 export interface StartWorkerOptions {
@@ -31,6 +33,11 @@ export interface Worker {
   /** Partitions this worker consumes now. */
   readonly partitions: ReadonlySet<number>;
   /**
+   * What it needs to do its job, as /ready reports it: both databases,
+   * RabbitMQ, at least one partition held, and not stopping.
+   */
+  readiness(): Record<string, ReadinessCheck>;
+  /**
    * While stop() runs, what it is waiting for ("the command in hand", …), so
    * a caller that stops waiting can say what it gave up on.
    */
@@ -40,13 +47,19 @@ export interface Worker {
 /** How long stop() lets the command in hand finish. */
 const STOP_GRACE_MS = 10_000;
 
+/** How long the lease session may stay quiet before PostgreSQL ends it (see startWorker()). */
+const LEASE_SESSION_IDLE_MS = 10_000;
+
 /**
  * Starts the worker on migrated databases: brings the read database up to
  * date, then consumes commands, handling and projecting each one. Resolves
  * once consuming has started, after logging "Worker ready".
  */
 export async function startWorker(
-  config: WorkerConfig,
+  config: Omit<WorkerConfig, "httpHost" | "httpPort" | "retention"> & {
+    /** Default: defaultRetention. */
+    retention?: RetentionConfig;
+  },
   options: StartWorkerOptions = {},
 ): Promise<Worker> {
   const log = options.log ?? ((line: string) => console.log(line));
@@ -67,7 +80,14 @@ export async function startWorker(
     // outage ended).
     connect_timeout: 5,
     onnotice: () => {},
-    connection: { application_name: "catalog-worker" },
+    connection: {
+      application_name: "catalog-worker",
+      // A transaction left open by a worker whose host vanished holds the
+      // locks of what it touched; PostgreSQL ends it after this long (ms).
+      // A worker's own transactions never sit idle between statements
+      // for more than milliseconds.
+      idle_in_transaction_session_timeout: 15_000,
+    },
   };
   const write = postgres(config.writeDatabaseUrl, poolOptions);
   // The partition leases are locks of one session, so it is never recycled.
@@ -75,7 +95,14 @@ export async function startWorker(
     ...poolOptions,
     max: 1,
     max_lifetime: null,
-    connection: { application_name: "catalog-worker-leases" },
+    connection: {
+      application_name: "catalog-worker-leases",
+      // The leases rebalance every second: a session quiet for longer than
+      // this (ms) belongs to a worker whose host vanished without closing
+      // its socket, and PostgreSQL ends it, freeing its partitions for the
+      // live workers at once rather than when TCP gives up, hours later.
+      idle_session_timeout: LEASE_SESSION_IDLE_MS,
+    },
   });
   const read = postgres(config.readDatabaseUrl, poolOptions);
   const catchUp = startCatchUp(() => project({ write, read }, { clock }), { log });
@@ -134,15 +161,52 @@ export async function startWorker(
       `Worker ready: consuming partitions ${[...leases.held].join(", ") || "(none yet)"} of ` +
         `${topology.partitions} (prefetch ${config.prefetch}, concurrency ${config.concurrency})`,
     );
+    const pruning = startPruning({ write, read }, {
+      retention: config.retention ?? defaultRetention,
+      clock,
+      log,
+    });
+    const writeHealth = watchDatabaseHealth(write, { onChange: () => {} });
+    const readHealth = watchDatabaseHealth(read, { onChange: () => {} });
     let stopped: Promise<void> | undefined;
     let waitingFor: string | undefined;
     return {
       partitions: consumer.consuming,
+      readiness() {
+        const up = (healthy: boolean, label: string): ReadinessCheck => ({
+          ready: healthy,
+          status: healthy ? "up" : "down",
+          label,
+        });
+        const held = leases.held.size;
+        return {
+          worker: {
+            ready: !stopped,
+            status: stopped ? "stopping" : "running",
+            label: "the worker",
+          },
+          writeDatabase: up(writeHealth.healthy, "the write database"),
+          readDatabase: up(readHealth.healthy, "the read database"),
+          rabbitmq: {
+            ready: consumer.connected,
+            status: consumer.connected ? "connected" : "disconnected",
+            label: "RabbitMQ",
+          },
+          partitions: {
+            ready: held > 0,
+            status: `${held} of ${topology.partitions}`,
+            label: "the partitions held",
+          },
+        };
+      },
       get waitingFor() {
         return consumer.waitingFor ?? waitingFor;
       },
       stop() {
         stopped ??= (async () => {
+          writeHealth.stop();
+          readHealth.stop();
+          await pruning.stop();
           waitingFor = "the partitions to be given back";
           await leases.stop();
           waitingFor = "the consumer to stop";

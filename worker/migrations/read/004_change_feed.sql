@@ -25,7 +25,7 @@ create table changes (
   command_id uuid,
   at timestamptz not null default now()
 );
--- The projector prunes by age.
+-- The worker prunes by age (worker/retention.ts).
 create index changes_at_idx on changes (at);
 
 -- The highest position pruned so far: a reader that asks for the changes
