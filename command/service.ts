@@ -5,6 +5,7 @@ import {
   type CommandType,
   commandTypes,
   grpc,
+  type GrpcServer,
   invalidArgumentStatus,
   partitionQueue,
   serviceNames,
@@ -137,18 +138,27 @@ export async function startCommandService(
     );
   }
 
-  const server = await startGrpcServer({
-    host: config.grpcHost,
-    port: config.grpcPort,
-    serviceName: serviceNames.command,
-    label: "the command service",
-    definition: commandServiceDefinition(),
-    implementation,
-    healthServices: [serviceNames.workers],
-  });
+  // Connect first (or fail the first attempt, and go on trying in the
+  // background): a service that listens before it can publish refuses the
+  // first calls a restart sends it.
+  await publisher.start();
+  let server: GrpcServer;
+  try {
+    server = await startGrpcServer({
+      host: config.grpcHost,
+      port: config.grpcPort,
+      serviceName: serviceNames.command,
+      label: "the command service",
+      definition: commandServiceDefinition(),
+      implementation,
+      healthServices: [serviceNames.workers],
+    });
+  } catch (error) {
+    await publisher.close();
+    throw error;
+  }
   reportServing = (serving) => server.setServing(serving);
   reportServing(publisher.ready);
-  await publisher.start();
 
   // Commands accepted while no worker consumes their partition are not
   // applied until one does: the gateway's /ready reports it from here.

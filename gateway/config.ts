@@ -12,6 +12,7 @@ export { ConfigError } from "@catalog/proto";
  * | `COMMAND_SERVICE_ADDRESS` | `localhost:50051` | host:port of the command gRPC service |
  * | `QUERY_SERVICE_ADDRESS` | `localhost:50052` | host:port of the query gRPC service |
  * | `GRPC_DEADLINE_MS` | `5000` | Deadline of each gRPC call, in milliseconds |
+ * | `GRPC_CONNECT_WAIT_MS` | `2000` | How long a call may wait, within its deadline, for a backend that is restarting (no connection, or a stopping one that refused it); 0 fails at once |
  * | `COMMAND_WAIT_TIMEOUT_MS` | `5000` | How long a mutation waits for its command's effects to become readable (read-your-writes) before answering `COMMAND_PENDING` |
  */
 export interface GatewayConfig {
@@ -20,6 +21,7 @@ export interface GatewayConfig {
   commandServiceAddress: string;
   queryServiceAddress: string;
   grpcDeadlineMs: number;
+  grpcConnectWaitMs: number;
   commandWaitTimeoutMs: number;
 }
 
@@ -30,6 +32,7 @@ export const defaultConfig: Readonly<GatewayConfig> = Object.freeze({
   commandServiceAddress: "localhost:50051",
   queryServiceAddress: "localhost:50052",
   grpcDeadlineMs: 5000,
+  grpcConnectWaitMs: 2000,
   commandWaitTimeoutMs: 5000,
 });
 
@@ -39,6 +42,7 @@ const variables = {
   COMMAND_SERVICE_ADDRESS: addressVar(defaultConfig.commandServiceAddress),
   QUERY_SERVICE_ADDRESS: addressVar(defaultConfig.queryServiceAddress),
   GRPC_DEADLINE_MS: integerVar(defaultConfig.grpcDeadlineMs, { min: 1, max: 600_000 }),
+  GRPC_CONNECT_WAIT_MS: integerVar(defaultConfig.grpcConnectWaitMs, { min: 0, max: 600_000 }),
   COMMAND_WAIT_TIMEOUT_MS: integerVar(defaultConfig.commandWaitTimeoutMs, { min: 0, max: 600_000 }),
 };
 
@@ -57,6 +61,7 @@ export function parseConfig(env: Record<string, string | undefined>): GatewayCon
     commandServiceAddress: parsed.COMMAND_SERVICE_ADDRESS,
     queryServiceAddress: parsed.QUERY_SERVICE_ADDRESS,
     grpcDeadlineMs: parsed.GRPC_DEADLINE_MS,
+    grpcConnectWaitMs: parsed.GRPC_CONNECT_WAIT_MS,
     commandWaitTimeoutMs: parsed.COMMAND_WAIT_TIMEOUT_MS,
   };
 }

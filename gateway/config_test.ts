@@ -8,6 +8,7 @@ Deno.test("parseConfig() takes the defaults when nothing is set", () => {
     commandServiceAddress: "localhost:50051",
     queryServiceAddress: "localhost:50052",
     grpcDeadlineMs: 5000,
+    grpcConnectWaitMs: 2000,
     commandWaitTimeoutMs: 5000,
   });
   assert.deepEqual(parseConfig({}), defaultConfig);
@@ -21,6 +22,7 @@ Deno.test("parseConfig() reads every variable and ignores unrelated ones", () =>
       COMMAND_SERVICE_ADDRESS: "command:6000",
       QUERY_SERVICE_ADDRESS: "[::1]:6001",
       GRPC_DEADLINE_MS: "250",
+      GRPC_CONNECT_WAIT_MS: "0",
       COMMAND_WAIT_TIMEOUT_MS: "0",
       PATH: "/usr/bin",
     }),
@@ -30,6 +32,7 @@ Deno.test("parseConfig() reads every variable and ignores unrelated ones", () =>
       commandServiceAddress: "command:6000",
       queryServiceAddress: "[::1]:6001",
       grpcDeadlineMs: 250,
+      grpcConnectWaitMs: 0,
       commandWaitTimeoutMs: 0,
     },
   );

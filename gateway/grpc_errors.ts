@@ -4,6 +4,7 @@ import {
   type FieldError,
   fieldErrorsMetadataKey,
   grpc,
+  isLostConnection,
   statusOriginMetadataKey,
 } from "@catalog/proto";
 
@@ -53,24 +54,6 @@ function first(metadata: MetadataLike | undefined, key: string): string | undefi
 }
 
 /**
- * Whether grpc-js made this status of a lost connection rather than the
- * service choosing it: it resets a call's stream with INTERNAL when the
- * connection fails under it ("Received RST_STREAM with code 2 triggered by
- * internal client error: write EPIPE").
- */
-function lostConnection(error: ServiceErrorLike): boolean {
-  switch (error.code) {
-    case grpc.status.UNAVAILABLE:
-    case grpc.status.CANCELLED:
-      return true;
-    case grpc.status.INTERNAL:
-      return (error.details ?? "").startsWith("Received RST_STREAM");
-    default:
-      return false;
-  }
-}
-
-/**
  * Turns a failed gRPC call into the GraphQL error a client is meant to see:
  * INVALID_ARGUMENT (with the offending fields), NOT_FOUND,
  * COMMAND_OUTCOME_UNKNOWN (with the commandId) when a command may have been
@@ -110,7 +93,7 @@ export function translateGrpcError(error: unknown, backend: Backend): unknown {
     return new GraphQLError(details, { extensions: { code: "SERVICE_UNAVAILABLE" } });
   }
   const deadline = error.code === grpc.status.DEADLINE_EXCEEDED;
-  if (!deadline && !lostConnection(error)) return error;
+  if (!deadline && !isLostConnection(error)) return error;
   const why = deadline
     ? `the ${backend} service did not answer in time`
     : `the connection to the ${backend} service was lost`;

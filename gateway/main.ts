@@ -20,8 +20,9 @@ async function main(): Promise<void> {
     Deno.exit(1);
   }
 
-  const commands = createCommandClient(config.commandServiceAddress);
-  const queries = createQueryClient(config.queryServiceAddress);
+  const clientOptions = { connectWaitMs: config.grpcConnectWaitMs };
+  const commands = createCommandClient(config.commandServiceAddress, clientOptions);
+  const queries = createQueryClient(config.queryServiceAddress, clientOptions);
   // One WatchChanges stream for all of this process's subscriptions, started
   // at once so that the first subscriber need not wait for it.
   const changes = new GrpcChangeSource(createChangeFeedClient(config.queryServiceAddress), {

@@ -4,7 +4,11 @@ import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import type { CommandReceipt, CommandRequests, QueryRequests, QueryResponses } from "./catalog.ts";
 import type { FieldError } from "./commands.ts";
-import { fieldErrorsMetadataKey, statusOriginMetadataKey } from "./read_model.ts";
+import {
+  fieldErrorsMetadataKey,
+  statusOriginMetadataKey,
+  stoppingMetadataKey,
+} from "./read_model.ts";
 
 /** Fully qualified gRPC service names, as health checks and reflection know them. */
 export const serviceNames = {
@@ -87,10 +91,11 @@ export interface GrpcServer {
   readonly activeCalls: number;
   /**
    * Stops serving without closing a connection: reports NOT_SERVING, answers
-   * every new call UNAVAILABLE at once, ends each running stream with
-   * UNAVAILABLE, and resolves once the running calls have finished, or after
-   * graceMs. The connections stay open, idle, until close() or the process
-   * exits.
+   * every new call UNAVAILABLE at once (marked stoppingMetadataKey, so that
+   * clients send it again to the next copy), ends each running stream with
+   * UNAVAILABLE, and resolves once the running calls have finished (or after
+   * graceMs) and a short linger more. The connections stay open, idle, until
+   * close() or the process exits.
    */
   drain(graceMs: number): Promise<void>;
   /** Stops listening and closes every connection, cutting what still runs. */
@@ -98,6 +103,9 @@ export interface GrpcServer {
 }
 
 type AnyHandler = (...args: unknown[]) => void;
+
+/** How long a drained server goes on refusing calls before drain() resolves. */
+const DRAIN_LINGER_MS = 250;
 
 /**
  * Starts a server for one catalog service, plus grpc.health.v1 and server
@@ -123,11 +131,15 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     for (const resolve of onIdle) resolve();
     onIdle = [];
   };
-  const stopping = () =>
-    withOrigin({
+  const stopping = () => {
+    const metadata = new grpc.Metadata();
+    metadata.set(stoppingMetadataKey, "1");
+    return withOrigin({
       code: grpc.status.UNAVAILABLE,
       details: `Cannot serve the call: ${options.label} is stopping`,
+      metadata,
     });
+  };
   /** Marks a status as the service's own (statusOriginMetadataKey), in place. */
   function withOrigin(status: Partial<grpc.StatusObject>): Partial<grpc.StatusObject> {
     status.metadata ??= new grpc.Metadata();
@@ -218,13 +230,18 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       draining = true;
       setServing(false);
       for (const call of streams) call.emit("error", stopping());
-      if (unary === 0 && streams.size === 0) return;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        new Promise<void>((resolve) => onIdle.push(resolve)),
-        new Promise<void>((resolve) => timer = setTimeout(resolve, graceMs)),
-      ]);
-      clearTimeout(timer);
+      if (unary > 0 || streams.size > 0) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          new Promise<void>((resolve) => onIdle.push(resolve)),
+          new Promise<void>((resolve) => timer = setTimeout(resolve, graceMs)),
+        ]);
+        clearTimeout(timer);
+      }
+      // Still refusing for a moment: a call already on its way when the
+      // last one finished is refused (and sent again by the client once this
+      // connection is gone) rather than cut off by the exit.
+      await new Promise((resolve) => setTimeout(resolve, DRAIN_LINGER_MS));
     },
     close() {
       draining = true;
@@ -324,13 +341,72 @@ export const clientChannelOptions: grpc.ChannelOptions = Object.freeze({
   "grpc.client_idle_timeout_ms": 2_147_483_647,
 });
 
-function createClient(definition: grpc.ServiceDefinition, address: string) {
+/** Options of createCommandClient() and createQueryClient(). */
+export interface ClientOptions {
+  /**
+   * How long a call may wait, within its deadline, for a connection while
+   * there is none (the service restarting), and then for a new one after a
+   * stopping service refused it. Default 2000 ms; 0 fails at once.
+   */
+  connectWaitMs?: number;
+  /**
+   * The service's calls have no effect (reads): a call whose connection was
+   * lost under it goes once more, as a refused one does. Default false.
+   */
+  idempotent?: boolean;
+}
+
+/**
+ * Whether grpc-js made this status of a lost connection rather than the
+ * service choosing it: UNAVAILABLE or CANCELLED without the service's mark,
+ * or INTERNAL when grpc-js reset the call's stream because the connection
+ * failed under it ("Received RST_STREAM with code 2 triggered by internal
+ * client error: write EPIPE").
+ */
+export function isLostConnection(error: unknown): boolean {
+  const { code, details, metadata } = error as {
+    code?: number;
+    details?: string;
+    metadata?: grpc.Metadata;
+  };
+  if (metadata instanceof grpc.Metadata && metadata.get(statusOriginMetadataKey).length > 0) {
+    return false;
+  }
+  switch (code) {
+    case grpc.status.UNAVAILABLE:
+    case grpc.status.CANCELLED:
+      return true;
+    case grpc.status.INTERNAL:
+      return (details ?? "").startsWith("Received RST_STREAM");
+    default:
+      return false;
+  }
+}
+
+/** Whether a status is a stopping service's refusal, given before the call did anything. */
+function refusedWhileStopping(error: unknown): boolean {
+  const metadata = (error as { metadata?: grpc.Metadata }).metadata;
+  return (error as { code?: number }).code === grpc.status.UNAVAILABLE &&
+    metadata instanceof grpc.Metadata && metadata.get(stoppingMetadataKey).length > 0;
+}
+
+/** Resolves once the callback of a grpc-js wait is called, whatever it says. */
+function waited(wait: (done: () => void) => void): Promise<void> {
+  return new Promise((resolve) => wait(() => resolve()));
+}
+
+function createClient(
+  definition: grpc.ServiceDefinition,
+  address: string,
+  options: ClientOptions = {},
+) {
   const Client = grpc.makeGenericClientConstructor(definition, "");
   const client = new Client(
     address,
     grpc.credentials.createInsecure(),
     clientChannelOptions,
-  ) as unknown as Record<
+  );
+  const calls = client as unknown as Record<
     string,
     (
       request: unknown,
@@ -339,41 +415,96 @@ function createClient(definition: grpc.ServiceDefinition, address: string) {
       callback: (error: grpc.ServiceError | null, response: unknown) => void,
     ) => grpc.ClientUnaryCall
   >;
-  const methods: Record<string, unknown> = {
-    close: () => (client as unknown as grpc.Client).close(),
-  };
+  const channel = client.getChannel();
+  const connectWaitMs = options.connectWaitMs ?? 2000;
+  /** Set from a stopping service's first refusal until its connection is gone. */
+  let draining: Promise<void> | undefined;
+  const waitUntil = (deadline: number) => new Date(Math.min(deadline, Date.now() + connectWaitMs));
+
+  /**
+   * While the service restarts there is no connection, and grpc-js would
+   * fail the call at once; it waits a little instead, so that a restart
+   * costs only the calls it was holding.
+   */
+  async function connected(deadline: number): Promise<void> {
+    if (connectWaitMs === 0) return;
+    if (channel.getConnectivityState(true) === grpc.connectivityState.READY) return;
+    await waited((done) => client.waitForReady(waitUntil(deadline), done));
+  }
+
+  function callOnce(
+    name: string,
+    request: unknown,
+    metadata: grpc.Metadata,
+    deadline: number,
+  ): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      let headers: grpc.Metadata | undefined;
+      const call = calls[name]!.call(
+        client,
+        request,
+        metadata,
+        { deadline: new Date(deadline) },
+        (error, response) => {
+          if (error) reject(Object.assign(error, { headers }));
+          else resolve(response);
+        },
+      );
+      call.on("metadata", (received: grpc.Metadata) => headers = received);
+    });
+  }
+
+  const methods: Record<string, unknown> = { close: () => client.close() };
   for (const name of Object.keys(definition)) {
-    methods[name] = (request: unknown, options: CallOptions = {}) => {
+    methods[name] = async (request: unknown, callOptions: CallOptions = {}) => {
       const metadata = new grpc.Metadata();
-      for (const [key, value] of Object.entries(options.metadata ?? {})) metadata.set(key, value);
-      const deadline = new Date(Date.now() + (options.timeoutMs ?? 5000));
-      return new Promise((resolve, reject) => {
-        let headers: grpc.Metadata | undefined;
-        const call = client[name]!.call(
-          client,
-          request,
-          metadata,
-          { deadline },
-          (error, response) => {
-            if (error) reject(Object.assign(error, { headers }));
-            else resolve(response);
-          },
-        );
-        call.on("metadata", (received: grpc.Metadata) => headers = received);
-      });
+      for (const [key, value] of Object.entries(callOptions.metadata ?? {})) {
+        metadata.set(key, value);
+      }
+      const deadline = Date.now() + (callOptions.timeoutMs ?? 5000);
+      // While the service is known to be stopping, nothing more is sent on
+      // its connection: the call waits for the next one.
+      if (draining) await draining;
+      await connected(deadline);
+      try {
+        return await callOnce(name, request, metadata, deadline);
+      } catch (error) {
+        const again = refusedWhileStopping(error) ||
+          (options.idempotent === true && isLostConnection(error));
+        if (connectWaitMs === 0 || !again || Date.now() >= deadline) throw error;
+        // The service refused the call before doing anything (it is draining
+        // and will close its connection as it exits), or the call, which
+        // changes nothing, lost its connection. Once the connection is gone,
+        // the call goes once more, to whichever copy of the service answers.
+        if (refusedWhileStopping(error)) {
+          draining ??= waited((done) =>
+            channel.watchConnectivityState(
+              grpc.connectivityState.READY,
+              new Date(Date.now() + connectWaitMs),
+              done,
+            )
+          ).finally(() => draining = undefined);
+        }
+        if (draining) await draining;
+        await connected(deadline);
+        return await callOnce(name, request, metadata, deadline);
+      }
     };
   }
   return methods;
 }
 
 /** Connects (lazily) to a command service at host:port. */
-export function createCommandClient(address: string): CommandClient {
-  return createClient(commandServiceDefinition(), address) as unknown as CommandClient;
+export function createCommandClient(address: string, options?: ClientOptions): CommandClient {
+  return createClient(commandServiceDefinition(), address, options) as unknown as CommandClient;
 }
 
 /** Connects (lazily) to a query service at host:port. */
-export function createQueryClient(address: string): QueryClient {
-  return createClient(queryServiceDefinition(), address) as unknown as QueryClient;
+export function createQueryClient(address: string, options?: ClientOptions): QueryClient {
+  return createClient(queryServiceDefinition(), address, {
+    idempotent: true,
+    ...options,
+  }) as unknown as QueryClient;
 }
 
 /** A client of a server's grpc.health.v1, on the connection its other clients share. */

@@ -29,3 +29,10 @@ export const commandIdMetadataKey = "x-command-id";
  * connection or a deadline (whose details name internal addresses).
  */
 export const statusOriginMetadataKey = "x-catalog-service";
+
+/**
+ * gRPC trailing metadata key of the UNAVAILABLE a stopping service answers
+ * before a call does anything: the caller may send the call again, to the
+ * service's next copy, without risk.
+ */
+export const stoppingMetadataKey = "x-catalog-stopping";

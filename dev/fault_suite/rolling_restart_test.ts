@@ -62,12 +62,17 @@ Deno.test("rolling restarts of the command and query services strand no gateway 
       );
       const seen = subscribers.map(() => new Map<string, number>());
       const listening = subscribers.map(async (subscriber, index) => {
-        while (true) {
-          const event = await subscriber.next();
-          if (event?.event !== "next") return event?.event ?? "ended";
-          const id = (event.data.data as { categoryCreated?: { id: string } } | undefined)
-            ?.categoryCreated?.id;
-          if (id) seen[index]!.set(id, (seen[index]!.get(id) ?? 0) + 1);
+        try {
+          while (true) {
+            const event = await subscriber.next();
+            if (event?.event !== "next") return event?.event ?? "ended";
+            const id = (event.data.data as { categoryCreated?: { id: string } } | undefined)
+              ?.categoryCreated?.id;
+            if (id) seen[index]!.set(id, (seen[index]!.get(id) ?? 0) + 1);
+          }
+        } catch (error) {
+          // Its gateway went away: the subscriber check below fails.
+          return `broken: ${error instanceof Error ? error.message : error}`;
         }
       });
 
@@ -134,12 +139,18 @@ Deno.test("rolling restarts of the command and query services strand no gateway 
       const difference = await waitReadEqualsWrite(write, read);
 
       const tally = new Tally();
+      const examples = new Map<string, string>();
       const outsideDown: Request[] = [];
       const unexpected: Request[] = [];
       const leaking: Request[] = [];
       for (const request of requests) {
-        tally.add(`${request.what} ${outcomeName(request.outcome)}`);
+        const what = `${request.what} ${outcomeName(request.outcome)}`;
+        tally.add(what);
         if (request.outcome.kind === "ok") continue;
+        if (!examples.has(what)) {
+          const { outcome } = request;
+          examples.set(what, outcome.kind === "error" ? outcome.message : outcome.kind);
+        }
         const overlapsDown = down.some((window) =>
           request.startedAt <= window.to + RECONNECT_MS && request.endedAt >= window.from
         );
@@ -202,6 +213,7 @@ Deno.test("rolling restarts of the command and query services strand no gateway 
           restarts: RESTARTS,
           requests: requests.length,
           outcomes: tally.toJSON(),
+          examples: Object.fromEntries(examples),
           failures,
           outsideDown: outsideDown.length,
           downSeconds: down.reduce((sum, window) => sum + (window.to - window.from), 0) / 1000,
