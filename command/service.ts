@@ -13,7 +13,7 @@ import {
   topology,
   unaryMethod,
 } from "@catalog/proto";
-import type { ReadinessCheck, StopOptions } from "@catalog/runtime";
+import { type ReadinessCheck, type StopOptions, stoppingCheck } from "@catalog/runtime";
 import { AmqpPublisher } from "./amqp_publisher.ts";
 import { createCommandHandlers, type RequestContext } from "./command_handlers.ts";
 import type { CommandConfig } from "./config.ts";
@@ -191,11 +191,7 @@ export async function startCommandService(
     readiness() {
       const blocked = publisher.blocked;
       return {
-        grpc: {
-          ready: !stopping,
-          status: stopping ? "stopping" : "serving",
-          label: "the command service",
-        },
+        service: stoppingCheck(stopping !== undefined, "the command service"),
         rabbitmq: {
           ready: publisher.ready,
           status: !publisher.connected ? "disconnected" : blocked ? "blocked" : "connected",

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { eventually, withSystem } from "./_testing.ts";
-import { databasesBehindProxy } from "./fault_suite/_databases.ts";
+import { sandboxBehindProxies } from "./fault_suite/_databases.ts";
 import { mutations, send } from "./fault_suite/_load.ts";
 import type { ProcessName, Stack } from "./stack.ts";
 import { TcpProxy } from "./tcp_proxy.ts";
@@ -144,12 +144,10 @@ Deno.test("every service's /ready goes not-ready and back when what it needs goe
     {},
     {
       envFor(sandbox) {
-        const databases = databasesBehindProxy(sandbox);
-        postgres = databases.proxy;
-        const broker = TcpProxy.inFrontOf(sandbox.env.AMQP_URL, 5672);
-        rabbitmq = broker.proxy;
-        rabbitmq.open();
-        return { ...databases.env, AMQP_URL: broker.url };
+        const proxied = sandboxBehindProxies(sandbox);
+        postgres = proxied.postgres;
+        rabbitmq = proxied.rabbitmq;
+        return proxied.env;
       },
     },
   ).finally(async () => {

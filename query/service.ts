@@ -25,7 +25,12 @@ import {
   listCategories,
   pageCategories,
 } from "./categories.ts";
-import { type ReadinessCheck, type StopOptions, watchDatabaseHealth } from "@catalog/runtime";
+import {
+  type ReadinessCheck,
+  type StopOptions,
+  stoppingCheck,
+  watchDatabaseHealth,
+} from "@catalog/runtime";
 import { ChangeFeed } from "./change_feed.ts";
 import { CommandWaiter } from "./command_waiter.ts";
 import { findCommandStatus, pendingStatus } from "./commands.ts";
@@ -245,11 +250,7 @@ export async function startQueryService(
     port: server.port,
     readiness() {
       return {
-        grpc: {
-          ready: !stopping,
-          status: stopping ? "stopping" : "serving",
-          label: "the query service",
-        },
+        service: stoppingCheck(stopping !== undefined, "the query service"),
         readDatabase: {
           ready: health.healthy,
           status: health.healthy ? "up" : "down",

@@ -17,6 +17,11 @@ export interface ReadinessCheck {
   label: string;
 }
 
+/** The check of a service's own state: ready until it begins to stop. */
+export function stoppingCheck(stopping: boolean, label: string): ReadinessCheck {
+  return { ready: !stopping, status: stopping ? "stopping" : "running", label };
+}
+
 /** What a service is and when it answers, for /health and /ready. */
 export interface ServiceIdentity {
   /** "gateway", "command", "query" or "worker". */

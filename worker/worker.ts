@@ -1,6 +1,6 @@
 import postgres from "postgres";
 import { topology } from "@catalog/proto";
-import { type ReadinessCheck, watchDatabaseHealth } from "@catalog/runtime";
+import { type ReadinessCheck, stoppingCheck, watchDatabaseHealth } from "@catalog/runtime";
 import { startCatchUp } from "./catch_up.ts";
 import { recordAccepted, recordFailed } from "./command_status.ts";
 import { defaultRetention, type RetentionConfig, type WorkerConfig } from "./config.ts";
@@ -180,11 +180,7 @@ export async function startWorker(
         });
         const held = leases.held.size;
         return {
-          worker: {
-            ready: !stopped,
-            status: stopped ? "stopping" : "running",
-            label: "the worker",
-          },
+          worker: stoppingCheck(stopped !== undefined, "the worker"),
           writeDatabase: up(writeHealth.healthy, "the write database"),
           readDatabase: up(readHealth.healthy, "the read database"),
           rabbitmq: {

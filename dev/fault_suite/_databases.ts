@@ -263,3 +263,20 @@ export function databasesBehindProxy(
     env: { WRITE_DATABASE_URL: write.url, READ_DATABASE_URL: read.toString() },
   };
 }
+
+/**
+ * Open proxies in front of the sandbox's PostgreSQL (both databases) and its
+ * RabbitMQ, and the services' URLs rewritten to go through them.
+ */
+export function sandboxBehindProxies(
+  sandbox: Sandbox,
+): { postgres: TcpProxy; rabbitmq: TcpProxy; env: Sandbox["env"] } {
+  const databases = databasesBehindProxy(sandbox);
+  const broker = TcpProxy.inFrontOf(sandbox.env.AMQP_URL, 5672);
+  broker.proxy.open();
+  return {
+    postgres: databases.proxy,
+    rabbitmq: broker.proxy,
+    env: { ...databases.env, AMQP_URL: broker.url },
+  };
+}

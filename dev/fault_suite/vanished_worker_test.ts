@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { runScenario } from "./_scenario.ts";
 import {
   auditExactlyOnce,
-  databasesBehindProxy,
   describeReadWrite,
   exactlyOnceHolds,
   readEqualsWrite,
+  sandboxBehindProxies,
   waitHandled,
   waitReadEqualsWrite,
 } from "./_databases.ts";
@@ -135,12 +135,10 @@ Deno.test("the partitions of a worker whose host vanished move to a live worker 
     {
       workers: 2,
       envFor(sandbox) {
-        const databases = databasesBehindProxy(sandbox);
-        database = databases.proxy;
-        const amqp = TcpProxy.inFrontOf(sandbox.env.AMQP_URL, 5672);
-        broker = amqp.proxy;
-        broker.open();
-        Object.assign(viaProxies, databases.env, { AMQP_URL: amqp.url });
+        const proxied = sandboxBehindProxies(sandbox);
+        database = proxied.postgres;
+        broker = proxied.rabbitmq;
+        Object.assign(viaProxies, proxied.env);
         return {};
       },
       envOf: (process) => process === "worker-2" ? viaProxies : {},
