@@ -55,6 +55,8 @@ export class GrpcChangeSource implements ChangeSource {
   #closed = false;
   #backoffMs: number;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Why the stream is broken, while it is: said once, not at every attempt. */
+  #broken: string | undefined;
 
   constructor(client: ChangeFeedClient, options: GrpcChangeSourceOptions = {}) {
     this.#client = client;
@@ -115,6 +117,8 @@ export class GrpcChangeSource implements ChangeSource {
     this.#stream = this.#client.watch(request, {
       onStart: (position) => {
         this.#backoffMs = this.#minBackoffMs;
+        if (this.#broken !== undefined) this.#log("Change feed resumed");
+        this.#broken = undefined;
         if (this.#position === undefined) {
           this.#position = position;
           this.#started.resolve();
@@ -140,8 +144,9 @@ export class GrpcChangeSource implements ChangeSource {
       );
       for (const listener of [...this.#listeners]) listener.lost(lost);
       this.#position = undefined;
-    } else if (error) {
-      this.#log(`Change feed interrupted (${error.details || error.message}); reconnecting`);
+    } else if (error && this.#broken === undefined) {
+      this.#broken = error.details || error.message;
+      this.#log(`Change feed interrupted (${this.#broken}); reconnecting`);
     }
     const wait = this.#backoffMs;
     this.#backoffMs = Math.min(this.#backoffMs * 2, this.#maxBackoffMs);
