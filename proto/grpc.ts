@@ -87,8 +87,6 @@ export interface GrpcServer {
   setServing(serving: boolean): void;
   /** Sets the grpc.health.v1 status of one of the options' healthServices. */
   setHealth(service: string, serving: boolean): void;
-  /** Calls of the service running now, streams included. */
-  readonly activeCalls: number;
   /**
    * Stops serving without closing a connection: reports NOT_SERVING, answers
    * every new call UNAVAILABLE at once (marked stoppingMetadataKey, so that
@@ -213,7 +211,6 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     health.setStatus(options.serviceName, status);
   }
 
-  let closed: Promise<void> | undefined;
   return {
     port,
     setServing,
@@ -222,9 +219,6 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         throw new RangeError(`Cannot set the health of ${service}: it is not a health service`);
       }
       health.setStatus(service, serving ? "SERVING" : "NOT_SERVING");
-    },
-    get activeCalls() {
-      return unary + streams.size;
     },
     async drain(graceMs) {
       draining = true;
@@ -245,11 +239,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     },
     close() {
       draining = true;
-      closed ??= new Promise<void>((resolve) => {
-        server.forceShutdown();
-        resolve();
-      });
-      return closed;
+      server.forceShutdown();
+      return Promise.resolve();
     },
   };
 }

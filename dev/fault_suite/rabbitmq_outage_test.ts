@@ -35,7 +35,7 @@ const REFUSED_PAUSE_MS = 1_000;
 
 type Window = "before" | "during" | "after";
 
-Deno.test("RabbitMQ away for 30 s: refusals are SERVICE_UNAVAILABLE, receipts apply, service resumes", async () => {
+Deno.test("RabbitMQ away for 30 s: refusals are SERVICE_UNAVAILABLE or of unknown outcome, receipts apply, service resumes", async () => {
   const elapsed = stopwatch();
   let proxy: TcpProxy | undefined;
   try {
@@ -47,6 +47,8 @@ Deno.test("RabbitMQ away for 30 s: refusals are SERVICE_UNAVAILABLE, receipts ap
         const unexpected: string[] = [];
         const accepted: string[] = [];
         const refused: number[] = [];
+        /** Commands cut off between publish and confirm: their ids, by request. */
+        const unknown = new Map<number, string>();
         let firstOkAfter: number | undefined;
         let reopenedAt = 0;
         const name = (index: number) => `rmq-${index}`;
@@ -68,7 +70,12 @@ Deno.test("RabbitMQ away for 30 s: refusals are SERVICE_UNAVAILABLE, receipts ap
             return;
           }
           refused.push(index);
-          if (what !== "SERVICE_UNAVAILABLE" && unexpected.length < 5) {
+          // A command whose connection was cut between its publish and its
+          // confirm may be queued: the client is told so, with its id.
+          const commandId = outcome.kind === "error" ? outcome.extensions.commandId : undefined;
+          if (what === "COMMAND_OUTCOME_UNKNOWN" && typeof commandId === "string") {
+            unknown.set(index, commandId);
+          } else if (what !== "SERVICE_UNAVAILABLE" && unexpected.length < 5) {
             unexpected.push(`${sentIn}: ${JSON.stringify(outcome)}`);
           }
           // As a client would, back off after a refusal.
@@ -89,10 +96,11 @@ Deno.test("RabbitMQ away for 30 s: refusals are SERVICE_UNAVAILABLE, receipts ap
         await sleep(AFTER_OK_MS);
         await load.stop();
 
-        // A refused request may still have been queued (its confirm was lost
-        // with the connection): retrying it with its idempotency key must not
-        // apply it twice.
+        // A request of unknown outcome may have been queued (its confirm was
+        // lost with the connection): retrying it with its idempotency key
+        // must give the same command, and not apply it twice.
         const retried = new Tally();
+        let sameCommand = 0;
         await drive(async (n) => {
           const index = refused[n]!;
           const outcome = await send(
@@ -102,6 +110,7 @@ Deno.test("RabbitMQ away for 30 s: refusals are SERVICE_UNAVAILABLE, receipts ap
           retried.add(outcomeName(outcome));
           const receipt = receiptOf(outcome);
           if (receipt) accepted.push(receipt.commandId);
+          if (receipt && receipt.commandId === unknown.get(index)) sameCommand++;
         }, { concurrency: 16, more: (n) => n < refused.length });
 
         const handled = await waitHandled(write, accepted);
@@ -124,7 +133,14 @@ Deno.test("RabbitMQ away for 30 s: refusals are SERVICE_UNAVAILABLE, receipts ap
           `no service exited by itself: ${crashesOf(stack)}`,
           stack.crashes.length === 0,
         );
-        checks.check("every refusal is SERVICE_UNAVAILABLE", unexpected.length === 0);
+        checks.check(
+          "every refusal is SERVICE_UNAVAILABLE, or COMMAND_OUTCOME_UNKNOWN with its id",
+          unexpected.length === 0,
+        );
+        checks.check(
+          "a retry of a command of unknown outcome is the same command",
+          sameCommand === unknown.size,
+        );
         checks.check(
           "no request hit its deadline",
           Object.values(outcomes).every((t) => t.get("timeout") === 0),
@@ -157,7 +173,8 @@ Deno.test("RabbitMQ away for 30 s: refusals are SERVICE_UNAVAILABLE, receipts ap
           `service resumed ${
             firstOkAfter === undefined ? "NEVER" : `${(firstOkAfter / 1000).toFixed(1)} s`
           } ` +
-          `after RabbitMQ came back, without restarts; ${refused.length} refused requests retried with ` +
+          `after RabbitMQ came back, without restarts; ${refused.length} refused requests (${unknown.size} ` +
+          `of unknown outcome) retried with ` +
           `their idempotency keys (${retried}): ${categories?.count} categories for ${sent} requests, ` +
           `${audit.lost} lost, ${audit.duplicated} duplicated, ${describeReadWrite(difference)}`;
         await recordResult({
@@ -172,6 +189,7 @@ Deno.test("RabbitMQ away for 30 s: refusals are SERVICE_UNAVAILABLE, receipts ap
             unexpected,
             resumedAfterMs: firstOkAfter,
             refused: refused.length,
+            unknownOutcome: unknown.size,
             retried: retried.toJSON(),
             categories,
             audit,
