@@ -269,18 +269,11 @@ export class AmqpPublisher {
       opened.on("close", () => this.#lost(opened, "the connection closed"));
       // While blocked, publishes would wait for confirms that come late or
       // not at all: they are refused at once instead, and health says so.
-      opened.on("blocked", (reason: string) => {
-        if (opened !== this.#connection && this.#connection !== undefined) return;
-        this.#blocked = reason || "a resource alarm";
-        this.#log(`RabbitMQ blocks publishing: ${this.#blocked}`);
-        if (opened === this.#connection) this.#onConnectionChange(false);
-      });
-      opened.on("unblocked", () => {
-        if (opened !== this.#connection && this.#connection !== undefined) return;
-        this.#blocked = undefined;
-        this.#log("RabbitMQ unblocked publishing");
-        if (opened === this.#connection) this.#onConnectionChange(true);
-      });
+      opened.on(
+        "blocked",
+        (reason: string) => this.#setBlocked(opened, reason || "a resource alarm"),
+      );
+      opened.on("unblocked", () => this.#setBlocked(opened, undefined));
       if (this.#closed) {
         await closeWithin(opened, this.#closeTimeoutMs);
         return;
@@ -323,6 +316,17 @@ export class AmqpPublisher {
     if (this.#closed) return;
     this.#log(`Lost RabbitMQ: ${why}; reconnecting in ${this.#delayMs} ms`);
     this.#scheduleReconnect();
+  }
+
+  /**
+   * Records that RabbitMQ blocks (reason) or unblocks (undefined) a
+   * connection: the current one, or one still being set up.
+   */
+  #setBlocked(connection: ChannelModel, reason: string | undefined): void {
+    if (this.#connection !== undefined && connection !== this.#connection) return;
+    this.#blocked = reason;
+    this.#log(reason ? `RabbitMQ blocks publishing: ${reason}` : "RabbitMQ unblocked publishing");
+    if (connection === this.#connection) this.#onConnectionChange(reason === undefined);
   }
 
   #probe(): void {

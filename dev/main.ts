@@ -187,11 +187,7 @@ const supervisor = new Supervisor<ProcessName>({
 try {
   stack = await startStack({
     ports,
-    healthPorts: {
-      command: healthPorts.command,
-      query: healthPorts.query,
-      worker: healthPorts.worker,
-    },
+    healthPorts,
     onExit: (process, status) => supervisor.exited(process, status),
   });
 } catch (error) {

@@ -20,7 +20,7 @@ interface ServiceErrorLike {
   details?: string;
   message: string;
   metadata?: MetadataLike;
-  /** The response headers the service sent before the call failed (see CallError). */
+  /** The response headers the service sent before the call failed (a catalog client adds them). */
   headers?: MetadataLike;
 }
 

@@ -296,15 +296,6 @@ export interface CallOptions {
   metadata?: Record<string, string>;
 }
 
-/**
- * How a call of a catalog client fails: grpc-js's error, with the response
- * headers the server had sent before (such as commandIdMetadataKey) when it
- * sent any.
- */
-export interface CallError extends grpc.ServiceError {
-  headers?: grpc.Metadata;
-}
-
 type UnaryMethod<Req, Res> = (request: Req, options?: CallOptions) => Promise<Res>;
 
 /** A promise-based client of catalog.v1.CommandService. */
@@ -437,6 +428,8 @@ function createClient(
         metadata,
         { deadline: new Date(deadline) },
         (error, response) => {
+          // With the response headers the server had sent, if any (such as
+          // commandIdMetadataKey), for the caller to read as `headers`.
           if (error) reject(Object.assign(error, { headers }));
           else resolve(response);
         },
@@ -460,14 +453,14 @@ function createClient(
       try {
         return await callOnce(name, request, metadata, deadline);
       } catch (error) {
-        const again = refusedWhileStopping(error) ||
-          (options.idempotent === true && isLostConnection(error));
+        const refused = refusedWhileStopping(error);
+        const again = refused || (options.idempotent === true && isLostConnection(error));
         if (connectWaitMs === 0 || !again || Date.now() >= deadline) throw error;
         // The service refused the call before doing anything (it is draining
         // and will close its connection as it exits), or the call, which
         // changes nothing, lost its connection. Once the connection is gone,
         // the call goes once more, to whichever copy of the service answers.
-        if (refusedWhileStopping(error)) {
+        if (refused) {
           draining ??= waited((done) =>
             channel.watchConnectivityState(
               grpc.connectivityState.READY,

@@ -26,6 +26,7 @@ import {
   pageCategories,
 } from "./categories.ts";
 import {
+  databaseCheck,
   type ReadinessCheck,
   type StopOptions,
   stoppingCheck,
@@ -251,11 +252,7 @@ export async function startQueryService(
     readiness() {
       return {
         service: stoppingCheck(stopping !== undefined, "the query service"),
-        readDatabase: {
-          ready: health.healthy,
-          status: health.healthy ? "up" : "down",
-          label: "the read database",
-        },
+        readDatabase: databaseCheck(health, "the read database"),
       };
     },
     stop(stopOptions = {}) {

@@ -1,4 +1,5 @@
 import type postgres from "postgres";
+import type { ReadinessCheck } from "./health_server.ts";
 
 /** Options of watchDatabaseHealth(). */
 export interface DatabaseHealthOptions {
@@ -6,8 +7,8 @@ export interface DatabaseHealthOptions {
   intervalMs?: number;
   /** How long one `select 1` may take before the database counts as unreachable. Default 1500 ms. */
   timeoutMs?: number;
-  /** Told whenever reachability changes, and after the first check. */
-  onChange: (healthy: boolean) => void;
+  /** Told whenever reachability changes, and after the first check. Default: nobody. */
+  onChange?: (healthy: boolean) => void;
   /** Told the result of every check, after onChange. */
   onCheck?: (healthy: boolean) => void;
 }
@@ -34,6 +35,11 @@ async function reachable(sql: postgres.Sql, timeoutMs: number): Promise<boolean>
   }
 }
 
+/** What /ready reports of a watched database: "up" or "down". */
+export function databaseCheck(watch: DatabaseHealthWatch, label: string): ReadinessCheck {
+  return { ready: watch.healthy, status: watch.healthy ? "up" : "down", label };
+}
+
 /** Checks the database with `select 1` now and then, and reports when that changes. */
 export function watchDatabaseHealth(
   sql: postgres.Sql,
@@ -49,7 +55,7 @@ export function watchDatabaseHealth(
     const now = await reachable(sql, timeoutMs);
     if (!stopped && now !== healthy) {
       healthy = now;
-      options.onChange(now);
+      options.onChange?.(now);
     }
     if (!stopped) options.onCheck?.(now);
     if (!stopped) timer = setTimeout(check, intervalMs);

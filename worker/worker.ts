@@ -1,6 +1,11 @@
 import postgres from "postgres";
 import { topology } from "@catalog/proto";
-import { type ReadinessCheck, stoppingCheck, watchDatabaseHealth } from "@catalog/runtime";
+import {
+  databaseCheck,
+  type ReadinessCheck,
+  stoppingCheck,
+  watchDatabaseHealth,
+} from "@catalog/runtime";
 import { startCatchUp } from "./catch_up.ts";
 import { recordAccepted, recordFailed } from "./command_status.ts";
 import { defaultRetention, type RetentionConfig, type WorkerConfig } from "./config.ts";
@@ -166,23 +171,18 @@ export async function startWorker(
       clock,
       log,
     });
-    const writeHealth = watchDatabaseHealth(write, { onChange: () => {} });
-    const readHealth = watchDatabaseHealth(read, { onChange: () => {} });
+    const writeHealth = watchDatabaseHealth(write, {});
+    const readHealth = watchDatabaseHealth(read, {});
     let stopped: Promise<void> | undefined;
     let waitingFor: string | undefined;
     return {
       partitions: consumer.consuming,
       readiness() {
-        const up = (healthy: boolean, label: string): ReadinessCheck => ({
-          ready: healthy,
-          status: healthy ? "up" : "down",
-          label,
-        });
         const held = leases.held.size;
         return {
           worker: stoppingCheck(stopped !== undefined, "the worker"),
-          writeDatabase: up(writeHealth.healthy, "the write database"),
-          readDatabase: up(readHealth.healthy, "the read database"),
+          writeDatabase: databaseCheck(writeHealth, "the write database"),
+          readDatabase: databaseCheck(readHealth, "the read database"),
           rabbitmq: {
             ready: consumer.connected,
             status: consumer.connected ? "connected" : "disconnected",
