@@ -11,7 +11,8 @@
  * exits only drops its connection.
  */
 import { Buffer } from "node:buffer";
-import { createQueryClient, grpc } from "@catalog/proto";
+import { grpc } from "@catalog/proto";
+import { createQueryClient } from "@catalog/runtime";
 import { echoDefinition } from "./_baseline_server.ts";
 import { closedLoop } from "./_load.ts";
 

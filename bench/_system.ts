@@ -4,8 +4,8 @@
  * and a GraphQL client. Also starts the baseline servers as child processes.
  */
 import postgres from "postgres";
-import { createSandbox, freePort, type Sandbox } from "../dev/sandbox.ts";
-import { serviceV8Flags, type Stack, startStack } from "../dev/stack.ts";
+import { createSandbox, freePort, type Sandbox } from "@catalog/testkit";
+import { serviceV8Flags, type Stack, startStack } from "@catalog/dev";
 import { sleep } from "./_load.ts";
 
 /** The running system, for one benchmark run. */

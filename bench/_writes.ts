@@ -8,7 +8,6 @@
  */
 import amqp from "amqplib";
 import type { Channel, ConfirmChannel, ConsumeMessage } from "amqplib";
-import { Buffer } from "node:buffer";
 import postgres from "postgres";
 import {
   COMMAND_SCHEMA_VERSION,
@@ -16,6 +15,7 @@ import {
   encodeCommandMessage,
   topology,
 } from "@catalog/proto";
+import { type AmqpMessage, publishConfirmed } from "@catalog/runtime";
 import { closedLoop, sleep } from "./_load.ts";
 import { type Catalog, type Measurement, measurementOf } from "./_reads.ts";
 import { postGraphql, type System, waitVisible } from "./_system.ts";
@@ -70,26 +70,18 @@ export function updateEnvelopes(productIds: string[], count: number, tag: string
   });
 }
 
-/** Publishes messages with publisher confirms, at most `window` unconfirmed at a time. */
-async function publishConfirmed(
+/**
+ * Publishes messages with publisher confirms (the runtime's publishConfirmed()),
+ * at most `window` unconfirmed at a time.
+ */
+async function publishWindowed(
   channel: ConfirmChannel,
-  messages: { exchange: string; routingKey: string; body: Uint8Array; properties: object }[],
+  messages: AmqpMessage[],
   window: number,
 ): Promise<void> {
   let next = 0;
   async function lane(): Promise<void> {
-    while (next < messages.length) {
-      const message = messages[next++]!;
-      await new Promise<void>((resolve, reject) =>
-        channel.publish(
-          message.exchange,
-          message.routingKey,
-          Buffer.from(message.body),
-          message.properties,
-          (error) => error ? reject(error) : resolve(),
-        )
-      );
-    }
+    while (next < messages.length) await publishConfirmed(channel, messages[next++]!);
   }
   await Promise.all(Array.from({ length: window }, lane));
 }
@@ -97,7 +89,7 @@ async function publishConfirmed(
 function commandMessages(envelopes: CommandEnvelope[], exchange: string, routingKey?: string) {
   return envelopes.map((envelope) => {
     const { body, properties } = encodeCommandMessage(envelope, "catalog-command");
-    return { exchange, routingKey: routingKey ?? envelope.type, body, properties };
+    return { exchange, routingKey: routingKey ?? envelope.type, content: body, properties };
   });
 }
 
@@ -125,7 +117,7 @@ async function drain(
   const connection = await amqp.connect(system.sandbox.env.AMQP_URL);
   try {
     const channel = await connection.createConfirmChannel();
-    await publishConfirmed(channel, commandMessages(envelopes, topology.commandsExchange), 500);
+    await publishWindowed(channel, commandMessages(envelopes, topology.commandsExchange), 500);
   } finally {
     await connection.close();
   }
@@ -235,7 +227,7 @@ async function baselines(system: System, catalog: Catalog, count: number): Promi
     const confirm = await connection.createConfirmChannel();
 
     let started = performance.now();
-    await publishConfirmed(confirm, messages, CONCURRENCY);
+    await publishWindowed(confirm, messages, CONCURRENCY);
     rates.push(rateOf(
       `amqplib publish with confirm, ${CONCURRENCY} unconfirmed at most, quorum queue`,
       count,
@@ -263,7 +255,7 @@ async function baselines(system: System, catalog: Catalog, count: number): Promi
 
     await scratchTables(system);
     versions.clear();
-    await publishConfirmed(confirm, messages, 500);
+    await publishWindowed(confirm, messages, 500);
     rates.push(
       await consume(connection, queue, count, 2 * BATCH, async (batch, channel) => {
         const parsed = batch.map((message) => JSON.parse(message.content.toString()));

@@ -18,7 +18,7 @@ import { runReads, seedCatalog } from "./_reads.ts";
 import { markdownOf, readTargetsOf, type Report, targetLine, targetsOf } from "./_report.ts";
 import { startSystem } from "./_system.ts";
 import { runWrites } from "./_writes.ts";
-import { formatGenerated } from "../dev/format.ts";
+import { formatGenerated } from "@catalog/testkit";
 
 /** Options of runBench(). */
 export interface BenchOptions {

@@ -11,16 +11,12 @@
  * the developer's READ_DATABASE_URL (the server the database goes on).
  */
 import postgres from "postgres";
-import {
-  createQueryClient,
-  type PageProductsRequest,
-  type QueryClient,
-  type QueryRequests,
-} from "@catalog/proto";
-import { createDatabase } from "../dev/sandbox.ts";
+import { type PageProductsRequest, type QueryClient, type QueryRequests } from "@catalog/proto";
+import { createQueryClient } from "@catalog/runtime";
+import { createDatabase, formatGenerated } from "@catalog/testkit";
 import { getProductStatistics, listProducts, pageProducts } from "../query/products.ts";
 import { startQueryService } from "../query/service.ts";
-import { formatGenerated } from "../dev/format.ts";
+import { applyMigrations } from "../worker/migrate.ts";
 
 const PRODUCTS = Number(Deno.env.get("BENCH_PRODUCTS") ?? 100_000);
 const ITERATIONS = Number(Deno.env.get("BENCH_ITERATIONS") ?? 500);
@@ -31,7 +27,6 @@ const TARGET_MS = 20;
 const materials = ["Oak", "Walnut", "Steel", "Brass", "Linen", "Wool", "Glass", "Clay", "Cork"];
 const items = ["Desk", "Chair", "Stool", "Lamp", "Shelf", "Rug", "Vase", "Bowl", "Clock", "Mirror"];
 
-const migrations = new URL("../worker/migrations/read/", import.meta.url);
 const results = new URL("./results/", import.meta.url);
 
 /** The query service methods the scenarios call, and their handler functions. */
@@ -69,16 +64,6 @@ interface Figures extends Percentiles {
   /** The same, calling the handler function directly (no gRPC). */
   handler: Percentiles;
   plan: string;
-}
-
-async function applyMigrations(sql: postgres.Sql): Promise<void> {
-  const files: string[] = [];
-  for await (const entry of Deno.readDir(migrations)) {
-    if (entry.isFile && entry.name.endsWith(".sql")) files.push(entry.name);
-  }
-  for (const file of files.sort()) {
-    await sql.unsafe(await Deno.readTextFile(new URL(file, migrations)));
-  }
 }
 
 /**
@@ -306,7 +291,7 @@ async function main(): Promise<void> {
   const client = createQueryClient(`127.0.0.1:${service.port}`);
   const handlerSql = postgres(database.url, { max: 10, onnotice: () => {} });
   try {
-    await applyMigrations(sql);
+    await applyMigrations(sql, "read", "the benchmark's read database");
     console.log(`Loading ${PRODUCTS.toLocaleString("en")} products…`);
     const loadStarted = performance.now();
     await load(sql);

@@ -1,8 +1,14 @@
-import amqp from "amqplib";
 import type { Channel, ChannelModel, ConfirmChannel, Options } from "amqplib";
 import { Buffer } from "node:buffer";
-import { declareTopology, redactUrl } from "@catalog/proto";
-import { withHeartbeat } from "@catalog/runtime";
+import { declareTopology } from "@catalog/proto";
+import {
+  AmqpPublishError,
+  backoffDelay,
+  closeAmqp,
+  connectAmqp,
+  publishConfirmed,
+  redactUrl,
+} from "@catalog/runtime";
 import { BrokerUnavailableError, PublishUnconfirmedError } from "./errors.ts";
 
 /** Options of an AmqpPublisher. */
@@ -13,7 +19,11 @@ export interface AmqpPublisherOptions {
   confirmTimeoutMs?: number;
   /** How long one connection attempt may take. Default 5000. */
   connectTimeoutMs?: number;
-  /** First wait before reconnecting; it doubles after each failure. Default 250. */
+  /**
+   * Longest first wait before reconnecting; it doubles after each failure.
+   * Each wait is jittered between half of it and all of it (backoffDelay()).
+   * Default 250.
+   */
   minReconnectDelayMs?: number;
   /** Longest wait between reconnection attempts. Default 10000. */
   maxReconnectDelayMs?: number;
@@ -45,26 +55,10 @@ function reasonOf(error: unknown): string {
 }
 
 /**
- * Closes a connection politely, or drops its socket if the broker does not
- * answer in time (a stalled broker would otherwise keep close() waiting forever).
- */
-async function closeWithin(connection: ChannelModel, timeoutMs: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const closed = connection.close().then(() => true, () => true);
-  const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), timeoutMs));
-  const inTime = await Promise.race([closed, late]);
-  clearTimeout(timer);
-  if (!inTime) {
-    const stream = (connection.connection as unknown as { stream?: { destroy?(): void } }).stream;
-    stream?.destroy?.();
-  }
-}
-
-/**
  * Publishes messages on a confirm channel and keeps one connection to
  * RabbitMQ open: it connects in the background, declares the topology on every
- * (re)connection, and reconnects with exponential backoff when the connection
- * or its channel is lost. While it has no channel, publish() fails at once.
+ * (re)connection, and reconnects with backoff (backoffDelay(), jittered) when
+ * the connection or its channel is lost. While it has no channel, publish() fails at once.
  *
  * RabbitMQ tells a connection that a memory or disk alarm blocks publishers
  * only once the connection publishes. So that a quiet command service knows
@@ -94,7 +88,8 @@ export class AmqpPublisher {
   readonly #probeIntervalMs: number;
   #lastPublishAt = 0;
   #probeTimer: ReturnType<typeof setInterval> | undefined;
-  #delayMs: number;
+  /** Connection attempts failed in a row, which sets the next backoff. */
+  #failures = 0;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #attempt: Promise<void> | undefined;
   #closed = false;
@@ -110,7 +105,6 @@ export class AmqpPublisher {
     this.#probeIntervalMs = options.probeIntervalMs ?? 1000;
     this.#onConnectionChange = options.onConnectionChange ?? (() => {});
     this.#log = options.log ?? console.log;
-    this.#delayMs = this.#minDelayMs;
   }
 
   /** Whether a confirm channel is open right now. */
@@ -166,50 +160,32 @@ export class AmqpPublisher {
         ),
       );
     }
-    return new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const settle = (error?: Error) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (error) reject(error);
-        else resolve();
-      };
-      const timer = setTimeout(() => {
-        settle(
-          new PublishUnconfirmedError(
-            `RabbitMQ did not confirm it within ${this.#confirmTimeoutMs} ms`,
-          ),
-        );
-      }, this.#confirmTimeoutMs);
-      try {
-        this.#lastPublishAt = Date.now();
-        channel.publish(exchange, routingKey, Buffer.from(body), properties, (error) => {
-          if (!error) settle();
-          // amqplib tells a nack (the broker refused the message) from a
-          // channel that closed before the confirm only by this message.
-          else if (error.message === "message nacked") {
-            settle(
-              new BrokerUnavailableError(
-                `Cannot publish the command: RabbitMQ did not accept it: ${reasonOf(error)}`,
-                { cause: error },
-              ),
-            );
-          } else {
-            settle(
-              new PublishUnconfirmedError(
-                `RabbitMQ closed the channel before confirming it (${reasonOf(error)})`,
-                { cause: error },
-              ),
-            );
-          }
-        });
-      } catch (error) {
-        settle(
-          new BrokerUnavailableError(`Cannot publish the command: ${reasonOf(error)}`, {
-            cause: error,
-          }),
-        );
+    this.#lastPublishAt = Date.now();
+    const confirmTimeoutMs = this.#confirmTimeoutMs;
+    return publishConfirmed(channel, { exchange, routingKey, content: body, properties }, {
+      timeoutMs: confirmTimeoutMs,
+    }).catch((error: unknown) => {
+      if (!(error instanceof AmqpPublishError)) throw error;
+      const cause = error.cause;
+      switch (error.reason) {
+        case "unsent":
+          throw new BrokerUnavailableError(`Cannot publish the command: ${reasonOf(cause)}`, {
+            cause,
+          });
+        case "nacked":
+          throw new BrokerUnavailableError(
+            `Cannot publish the command: RabbitMQ did not accept it: ${reasonOf(cause)}`,
+            { cause },
+          );
+        case "closed":
+          throw new PublishUnconfirmedError(
+            `RabbitMQ closed the channel before confirming it (${reasonOf(cause)})`,
+            { cause },
+          );
+        case "timeout":
+          throw new PublishUnconfirmedError(
+            `RabbitMQ did not confirm it within ${confirmTimeoutMs} ms`,
+          );
       }
     });
   }
@@ -252,15 +228,16 @@ export class AmqpPublisher {
     const connection = this.#connection;
     this.#connection = undefined;
     this.#channel = undefined;
-    if (connection) await closeWithin(connection, this.#closeTimeoutMs);
+    if (connection) await closeAmqp(connection, this.#closeTimeoutMs);
   }
 
   async #connect(): Promise<void> {
     let connection: ChannelModel | undefined;
     try {
-      connection = await amqp.connect(withHeartbeat(this.#url, HEARTBEAT_SECONDS), {
-        timeout: this.#connectTimeoutMs,
-        clientProperties: { connection_name: this.#connectionName },
+      connection = await connectAmqp(this.#url, {
+        name: this.#connectionName,
+        heartbeatSeconds: HEARTBEAT_SECONDS,
+        timeoutMs: this.#connectTimeoutMs,
       });
       const opened = connection;
       opened.on("error", (error: Error) => {
@@ -275,7 +252,7 @@ export class AmqpPublisher {
       );
       opened.on("unblocked", () => this.#setBlocked(opened, undefined));
       if (this.#closed) {
-        await closeWithin(opened, this.#closeTimeoutMs);
+        await closeAmqp(opened, this.#closeTimeoutMs);
         return;
       }
       const channel = await opened.createConfirmChannel();
@@ -285,23 +262,23 @@ export class AmqpPublisher {
       channel.on("close", () => this.#lost(opened, "the channel closed"));
       await declareTopology(channel);
       if (this.#closed) {
-        await closeWithin(opened, this.#closeTimeoutMs);
+        await closeAmqp(opened, this.#closeTimeoutMs);
         return;
       }
       this.#connection = opened;
       this.#channel = channel;
-      this.#delayMs = this.#minDelayMs;
+      this.#failures = 0;
       this.#log(`Connected to RabbitMQ at ${redactUrl(this.#url)}`);
       this.#onConnectionChange(this.#blocked === undefined);
       this.#probeTimer ??= setInterval(() => this.#probe(), this.#probeIntervalMs);
     } catch (error) {
-      if (connection) await closeWithin(connection, this.#closeTimeoutMs);
+      if (connection) await closeAmqp(connection, this.#closeTimeoutMs);
       if (this.#closed) return;
+      const delay = this.#scheduleReconnect();
       this.#log(
         `Cannot connect to RabbitMQ at ${redactUrl(this.#url)}: ${reasonOf(error)}; ` +
-          `retrying in ${this.#delayMs} ms`,
+          `retrying in ${delay} ms`,
       );
-      this.#scheduleReconnect();
     }
   }
 
@@ -312,10 +289,10 @@ export class AmqpPublisher {
     this.#checks = undefined;
     this.#blocked = undefined;
     this.#onConnectionChange(false);
-    void closeWithin(connection, this.#closeTimeoutMs);
+    void closeAmqp(connection, this.#closeTimeoutMs);
     if (this.#closed) return;
-    this.#log(`Lost RabbitMQ: ${why}; reconnecting in ${this.#delayMs} ms`);
-    this.#scheduleReconnect();
+    const delay = this.#scheduleReconnect();
+    this.#log(`Lost RabbitMQ: ${why}; reconnecting in ${delay} ms`);
   }
 
   /**
@@ -341,14 +318,18 @@ export class AmqpPublisher {
     }
   }
 
-  #scheduleReconnect(): void {
-    const delay = this.#delayMs;
-    this.#delayMs = Math.min(this.#delayMs * 2, this.#maxDelayMs);
+  /** Connects again after a backoff that grows with each failure in a row; answers the delay. */
+  #scheduleReconnect(): number {
+    const delay = backoffDelay(this.#failures++, {
+      initialMs: this.#minDelayMs,
+      maxMs: this.#maxDelayMs,
+    });
     clearTimeout(this.#retryTimer);
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
       if (this.#closed) return;
       this.#attempt = this.#connect();
     }, delay);
+    return delay;
   }
 }

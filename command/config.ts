@@ -1,6 +1,6 @@
-import { amqpUrlVar, hostVar, integerVar, parseEnv, portVar } from "@catalog/proto";
+import { amqpUrlVar, hostVar, integerVar, parseEnv, portVar } from "@catalog/runtime";
 
-export { ConfigError } from "@catalog/proto";
+export { ConfigError } from "@catalog/runtime";
 
 /**
  * The command service's settings. Every variable it reads:

@@ -5,15 +5,20 @@ import {
   type CommandType,
   commandTypes,
   grpc,
-  type GrpcServer,
   invalidArgumentStatus,
   partitionQueue,
   serviceNames,
-  startGrpcServer,
   topology,
-  unaryMethod,
 } from "@catalog/proto";
-import { type ReadinessCheck, type StopOptions, stoppingCheck } from "@catalog/runtime";
+import {
+  type GrpcServer,
+  type ReadinessCheck,
+  startGrpcServer,
+  type StopOptions,
+  stoppingCheck,
+  StopSteps,
+  unaryMethod,
+} from "@catalog/runtime";
 import { AmqpPublisher } from "./amqp_publisher.ts";
 import { createCommandHandlers, type RequestContext } from "./command_handlers.ts";
 import type { CommandConfig } from "./config.ts";
@@ -50,6 +55,8 @@ export interface CommandService {
   stop(options?: StopOptions): Promise<void>;
   /** What it needs to accept commands, as /ready reports it: RabbitMQ, and not stopping. */
   readiness(): Record<string, ReadinessCheck>;
+  /** While stop() runs, the step it waits on. */
+  readonly waitingFor: string | undefined;
 }
 
 function firstValue(metadata: grpc.Metadata, key: string): string | undefined {
@@ -186,6 +193,7 @@ export async function startCommandService(
   log(`Command service ready on :${server.port}`);
 
   let stopping: Promise<void> | undefined;
+  const steps = new StopSteps();
   return {
     port: server.port,
     readiness() {
@@ -200,13 +208,16 @@ export async function startCommandService(
         },
       };
     },
+    get waitingFor() {
+      return steps.waitingFor;
+    },
     stop(stopOptions = {}) {
       stopping ??= (async () => {
         clearInterval(workersTimer);
-        await counting;
-        await server.drain(options.shutdownGraceMs ?? 4000);
-        await publisher.close();
-        if (!stopOptions.exiting) await server.close();
+        await steps.step("the count of partition consumers", () => counting);
+        await steps.step("the calls in hand", () => server.drain(options.shutdownGraceMs ?? 4000));
+        await steps.step("the RabbitMQ connection to close", () => publisher.close());
+        if (!stopOptions.exiting) await steps.step("the gRPC connections", () => server.close());
       })();
       return stopping;
     },

@@ -1,15 +1,7 @@
 import amqp from "amqplib";
 import postgres from "postgres";
-import {
-  amqpUrlVar,
-  consistentHashPlugin,
-  declareTopology,
-  httpUrlVar,
-  MissingPluginError,
-  parseEnv,
-  postgresUrlVar,
-  sharedDefaults,
-} from "@catalog/proto";
+import { consistentHashPlugin, declareTopology, MissingPluginError } from "@catalog/proto";
+import { amqpUrlVar, httpUrlVar, parseEnv, postgresUrlVar, sharedDefaults } from "@catalog/runtime";
 
 /** Where the infrastructure is expected, from the same variables the services read. */
 export interface Infrastructure {
@@ -191,4 +183,12 @@ export function portInUse(port: number): boolean {
     if (error instanceof Deno.errors.AddrInUse) return true;
     throw error;
   }
+}
+
+/** A TCP port nobody is listening on right now. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
 }

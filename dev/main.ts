@@ -4,7 +4,7 @@
  * with prefixed logs (the worker creates and migrates the databases), loads the
  * demo data once and prints where to look. Ctrl-C stops everything.
  */
-import { integerVar, parseEnv, redactUrl } from "@catalog/proto";
+import { integerVar, parseEnv, redactUrl } from "@catalog/runtime";
 import {
   dockerEngineAvailable,
   enablePlugins,

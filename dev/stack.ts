@@ -1,5 +1,5 @@
 import denoConfig from "../deno.json" with { type: "json" };
-import { freePort } from "./sandbox.ts";
+import { freePort } from "./infra.ts";
 
 /** The four services, in the order they start. */
 export const serviceNames = ["worker", "query", "command", "gateway"] as const;

@@ -1,4 +1,5 @@
-import { type Change, type ChangeFeedClient, type ChangeStream, grpc } from "@catalog/proto";
+import { type Change, grpc } from "@catalog/proto";
+import { backoffDelay, type ChangeFeedClient, type ChangeStream } from "@catalog/runtime";
 
 /** Receives the changes of a ChangeSource. */
 export interface ChangeListener {
@@ -53,7 +54,8 @@ export class GrpcChangeSource implements ChangeSource {
   #stream: ChangeStream | undefined;
   #running = false;
   #closed = false;
-  #backoffMs: number;
+  /** Reconnections since the stream last started, for the backoff. */
+  #attempt = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** Why the stream is broken, while it is: said once, not at every attempt. */
   #broken: string | undefined;
@@ -64,7 +66,6 @@ export class GrpcChangeSource implements ChangeSource {
     this.#minBackoffMs = options.minBackoffMs ?? 100;
     this.#maxBackoffMs = options.maxBackoffMs ?? 5000;
     this.#log = options.log ?? console.log;
-    this.#backoffMs = this.#minBackoffMs;
     // Nobody may be waiting on it when it fails.
     this.#started.promise.catch(() => {});
   }
@@ -116,7 +117,7 @@ export class GrpcChangeSource implements ChangeSource {
     const request = this.#position === undefined ? {} : { afterPosition: this.#position };
     this.#stream = this.#client.watch(request, {
       onStart: (position) => {
-        this.#backoffMs = this.#minBackoffMs;
+        this.#attempt = 0;
         if (this.#broken !== undefined) this.#log("Change feed resumed");
         this.#broken = undefined;
         if (this.#position === undefined) {
@@ -148,8 +149,10 @@ export class GrpcChangeSource implements ChangeSource {
       this.#broken = error.details || error.message;
       this.#log(`Change feed interrupted (${this.#broken}); reconnecting`);
     }
-    const wait = this.#backoffMs;
-    this.#backoffMs = Math.min(this.#backoffMs * 2, this.#maxBackoffMs);
+    const wait = backoffDelay(this.#attempt++, {
+      initialMs: this.#minBackoffMs,
+      maxMs: this.#maxBackoffMs,
+    });
     this.#timer = setTimeout(() => this.#connect(), wait);
   }
 }

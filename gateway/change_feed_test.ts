@@ -1,12 +1,7 @@
 import assert from "node:assert/strict";
-import {
-  type Change,
-  type ChangeFeedClient,
-  grpc,
-  type WatchChangesOptions,
-  type WatchChangesRequest,
-} from "@catalog/proto";
-import { eventually } from "../dev/eventually.ts";
+import { type Change, grpc, type WatchChangesRequest } from "@catalog/proto";
+import { type ChangeFeedClient, type WatchChangesOptions } from "@catalog/runtime";
+import { eventually } from "@catalog/testkit";
 import { GrpcChangeSource } from "./change_feed.ts";
 
 /** A WatchChanges client in memory: each watch() is one call the test drives. */

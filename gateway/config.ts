@@ -1,6 +1,6 @@
-import { addressVar, hostVar, integerVar, parseEnv, portVar } from "@catalog/proto";
+import { addressVar, hostVar, integerVar, parseEnv, portVar } from "@catalog/runtime";
 
-export { ConfigError } from "@catalog/proto";
+export { ConfigError } from "@catalog/runtime";
 
 /**
  * The gateway's configuration, read from environment variables:

@@ -1,8 +1,15 @@
 import { createSchema, createYoga, type LogLevel, type YogaLogger } from "graphql-yoga";
 import { useGraphQlJit } from "@envelop/graphql-jit";
 import { Kind } from "graphql";
-import { createHealthClient, grpc, type HealthClient, serviceNames } from "@catalog/proto";
-import { healthResponse, type ReadinessCheck, readinessResponse, version } from "@catalog/runtime";
+import { grpc, serviceNames } from "@catalog/proto";
+import {
+  createHealthClient,
+  type HealthClient,
+  healthResponse,
+  type ReadinessCheck,
+  readinessResponse,
+  version,
+} from "@catalog/runtime";
 import { categoryResolvers } from "./category.ts";
 import { commandResolvers } from "./command.ts";
 import type { GatewayConfig } from "./config.ts";

@@ -4,9 +4,9 @@ import {
   type FieldError,
   fieldErrorsMetadataKey,
   grpc,
-  isLostConnection,
   statusOriginMetadataKey,
 } from "@catalog/proto";
+import { isLostConnection } from "@catalog/runtime";
 
 /** The two gRPC services the gateway talks to. */
 export type Backend = "command" | "query";

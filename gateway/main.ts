@@ -1,25 +1,24 @@
 /**
- * Starts the gateway: reads the configuration from the environment, connects
- * (lazily) to the command and query services, and serves HTTP until SIGINT or
- * SIGTERM.
+ * The gateway's composition root: the configuration from the environment,
+ * (lazy) clients of the command and query services, the HTTP server, and its
+ * lifecycle (runService()). The gateway answers /health and /ready itself,
+ * beside /graphql, so it has no health port of its own.
  */
-import { createChangeFeedClient, createCommandClient, createQueryClient } from "@catalog/proto";
+import {
+  createChangeFeedClient,
+  createCommandClient,
+  createQueryClient,
+  runService,
+  StopSteps,
+} from "@catalog/runtime";
 import { GrpcChangeSource } from "./change_feed.ts";
-import { parseConfig } from "./config.ts";
+import { type GatewayConfig, parseConfig } from "./config.ts";
 import { createGateway } from "./gateway.ts";
 
-/** How long running requests may take to finish once shutdown begins. */
-const SHUTDOWN_GRACE_MS = 10_000;
+/** How long running requests may take to finish once stopping begins. */
+const STOP_LIMIT_MS = 10_000;
 
-async function main(): Promise<void> {
-  let config;
-  try {
-    config = parseConfig(Deno.env.toObject());
-  } catch (error) {
-    console.error(error instanceof Error ? error.message : error);
-    Deno.exit(1);
-  }
-
+function start(config: GatewayConfig) {
   const clientOptions = { connectWaitMs: config.grpcConnectWaitMs };
   const commands = createCommandClient(config.commandServiceAddress, clientOptions);
   const queries = createQueryClient(config.queryServiceAddress, clientOptions);
@@ -46,42 +45,41 @@ async function main(): Promise<void> {
       },
     }, (request) => gateway.fetch(request));
   } catch (error) {
-    const reason = error instanceof Deno.errors.AddrInUse
-      ? "the address is already in use (is another gateway running? GATEWAY_PORT picks another port)"
-      : error instanceof Error
-      ? error.message
-      : String(error);
-    console.error(`Cannot start the gateway on ${host}:${port}: ${reason}`);
-    Deno.exit(1);
+    if (error instanceof Deno.errors.AddrInUse) {
+      throw new Error(
+        `${host}:${port} is already in use (is another gateway running? ` +
+          "GATEWAY_PORT picks another port)",
+      );
+    }
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`cannot listen on ${host}:${port}: ${reason}`, { cause: error });
   }
 
-  let stopping = false;
-  async function stop(signal: Deno.Signal): Promise<void> {
-    if (stopping) return;
-    stopping = true;
-    console.log(`Gateway stopping on ${signal}`);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const grace = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        console.error(`Gateway stopped waiting for requests after ${SHUTDOWN_GRACE_MS} ms`);
-        resolve();
-      }, SHUTDOWN_GRACE_MS);
-    });
-    // Subscriptions complete now; their clients may go on with another gateway.
-    changes.close();
-    await Promise.race([server.shutdown(), grace]);
-    clearTimeout(timer);
-    // The gRPC connections are left for the exit to close: closing them
-    // would send the command and query services a GOAWAY, the frame that
-    // Deno's node:http2 can abort on (see startGrpcServer()).
-    console.log("Gateway stopped");
-    Deno.exit(0);
-  }
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(signal, () => void stop(signal));
-  }
-
-  await server.finished;
+  const steps = new StopSteps();
+  let stopping: Promise<void> | undefined;
+  return {
+    get waitingFor() {
+      return steps.waitingFor;
+    },
+    stop() {
+      stopping ??= (async () => {
+        // Subscriptions complete now; their clients may go on with another gateway.
+        await steps.step("the subscriptions to end", () => changes.close());
+        await steps.step("the requests in hand", () => server.shutdown());
+        // The gRPC connections are left for the exit to close: closing them
+        // would send the command and query services a GOAWAY, the frame that
+        // Deno's node:http2 can abort on (see startGrpcServer()).
+        console.log("Gateway stopped");
+      })();
+      return stopping;
+    },
+  };
 }
 
-if (import.meta.main) await main();
+await runService({
+  service: "gateway",
+  label: "the gateway",
+  parseConfig,
+  start: (config) => Promise.resolve().then(() => start(config)),
+  stopLimitMs: STOP_LIMIT_MS,
+});

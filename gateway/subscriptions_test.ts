@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import type { Category, Change, CommandStatus, Product } from "@catalog/proto";
-import { eventually } from "../dev/eventually.ts";
-import { type SseSubscription, subscribeSse } from "../dev/sse.ts";
+import { eventually, type SseSubscription, subscribeSse } from "@catalog/testkit";
 import type { ChangeListener, ChangeSource } from "./change_feed.ts";
 import { testGateway } from "./_testing.ts";
 

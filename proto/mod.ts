@@ -11,5 +11,3 @@ export * from "./grpc.ts";
 export * from "./money.ts";
 export * from "./topology.ts";
 export * from "./read_model.ts";
-export * from "./env.ts";
-export * from "./postgres_guard.ts";

@@ -1,5 +1,6 @@
 /** Helpers for this folder's tests only. */
-import { createQueryClient, type QueryClient } from "@catalog/proto";
+import { type QueryClient } from "@catalog/proto";
+import { createQueryClient } from "@catalog/runtime";
 import { startQueryService } from "./service.ts";
 
 /**

@@ -1,6 +1,6 @@
-import { hostVar, parseEnv, portVar, postgresUrlVar, sharedDefaults } from "@catalog/proto";
+import { hostVar, parseEnv, portVar, postgresUrlVar, sharedDefaults } from "@catalog/runtime";
 
-export { ConfigError } from "@catalog/proto";
+export { ConfigError } from "@catalog/runtime";
 
 /**
  * The query service's settings. Every variable it reads:

@@ -2,8 +2,7 @@
  * The query service's composition root: the configuration from the
  * environment, the service, and its lifecycle (runService()).
  */
-import { survivePostgresClosedSocketWrites } from "@catalog/proto";
-import { runService } from "@catalog/runtime";
+import { runService, survivePostgresClosedSocketWrites } from "@catalog/runtime";
 import { parseQueryConfig } from "./config.ts";
 import { startQueryService } from "./service.ts";
 

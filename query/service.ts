@@ -12,26 +12,27 @@ import {
   type QueryRequests,
   type QueryResponses,
   queryServiceDefinition,
-  redactUrl,
   serviceNames,
-  startGrpcServer,
-  unaryMethod,
   type WaitForCommandRequest,
   type WatchChangesRequest,
 } from "@catalog/proto";
+import {
+  databaseCheck,
+  type ReadinessCheck,
+  redactUrl,
+  startGrpcServer,
+  type StopOptions,
+  stoppingCheck,
+  StopSteps,
+  unaryMethod,
+  watchDatabaseHealth,
+} from "@catalog/runtime";
 import {
   getCategories,
   getCategoryStatistics,
   listCategories,
   pageCategories,
 } from "./categories.ts";
-import {
-  databaseCheck,
-  type ReadinessCheck,
-  type StopOptions,
-  stoppingCheck,
-  watchDatabaseHealth,
-} from "@catalog/runtime";
 import { ChangeFeed } from "./change_feed.ts";
 import { CommandWaiter } from "./command_waiter.ts";
 import { findCommandStatus, pendingStatus } from "./commands.ts";
@@ -64,6 +65,8 @@ export interface QueryService {
   stop(options?: StopOptions): Promise<void>;
   /** What it needs to serve, as /ready reports it: the read database, and not stopping. */
   readiness(): Record<string, ReadinessCheck>;
+  /** While stop() runs, the step it waits on. */
+  readonly waitingFor: string | undefined;
 }
 
 /**
@@ -247,6 +250,7 @@ export async function startQueryService(
   log(`Query service ready on :${server.port}`);
 
   let stopping: Promise<void> | undefined;
+  const steps = new StopSteps();
   return {
     port: server.port,
     readiness() {
@@ -255,18 +259,21 @@ export async function startQueryService(
         readDatabase: databaseCheck(health, "the read database"),
       };
     },
+    get waitingFor() {
+      return steps.waitingFor;
+    },
     stop(stopOptions = {}) {
       stopping ??= (async () => {
         // New calls are refused from here on; the long ones still running
         // (WaitForCommand, WatchChanges) are answered now rather than waited for.
         const drained = server.drain(options.shutdownGraceMs ?? 4000);
         health.stop();
-        await verifying;
-        await waiter.close();
-        await changes.close();
-        await drained;
-        await sql.end({ timeout: 1 });
-        if (!stopOptions.exiting) await server.close();
+        await steps.step("the read model's check", () => verifying);
+        await steps.step("the command waits to be answered", () => waiter.close());
+        await steps.step("the change streams to end", () => changes.close());
+        await steps.step("the calls in hand", () => drained);
+        await steps.step("the read database pool to close", () => sql.end({ timeout: 1 }));
+        if (!stopOptions.exiting) await steps.step("the gRPC connections", () => server.close());
       })();
       return stopping;
     },

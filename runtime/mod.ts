@@ -1,9 +1,18 @@
 /**
  * How a catalog service runs: its composition root's lifecycle (start,
- * health and readiness port, stop within a bound), and the watch on a
- * database that readiness reports.
+ * health and readiness port, stop within a bound), its configuration from
+ * the environment, its gRPC servers and clients, its RabbitMQ connections
+ * (heartbeat, bounded close, confirmed publish), one backoff with jitter for
+ * every retry, and the watch on a database that readiness reports.
  */
-export * from "./database_health.ts";
-export * from "./health_server.ts";
-export * from "./run_service.ts";
+export * from "./amqp.ts";
 export * from "./amqp_url.ts";
+export * from "./backoff.ts";
+export * from "./database_health.ts";
+export * from "./env.ts";
+export * from "./grpc_client.ts";
+export * from "./grpc_server.ts";
+export * from "./health_server.ts";
+export * from "./postgres_guard.ts";
+export * from "./run_service.ts";
+export * from "./stop_steps.ts";

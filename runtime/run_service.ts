@@ -14,8 +14,8 @@ export interface StopOptions {
 export interface RunningService {
   /** Stops taking work, finishes what it holds and closes its connections. */
   stop(options?: StopOptions): Promise<void>;
-  /** What it needs to do its job, as /ready reports it. */
-  readiness(): Record<string, ReadinessCheck>;
+  /** What it needs to do its job, as /ready on the health port reports it. */
+  readiness?(): Record<string, ReadinessCheck>;
   /** While stop() runs, what it waits for, to say what stopping gave up on. */
   readonly waitingFor?: string | undefined;
 }
@@ -36,7 +36,11 @@ export interface RunServiceOptions<Config, Service extends RunningService> {
   label: string;
   /** Reads the configuration from the environment; throws ConfigError naming bad variables. */
   parseConfig(env: Record<string, string | undefined>): Config;
-  health(config: Config): HealthAddress;
+  /**
+   * Where to serve /health and /ready. Absent for a service that answers
+   * them on its own port (the gateway, beside /graphql).
+   */
+  health?(config: Config): HealthAddress;
   /** Starts the service; `signal` aborts when a signal asks to stop before it has started. */
   start(config: Config, signal: AbortSignal): Promise<Service>;
   /** How long stopping may take from the first signal. */
@@ -107,17 +111,17 @@ export async function runService<Config, Service extends RunningService>(
     Deno.addSignalListener(signal, () => onSignal(signal));
   }
 
-  const address = options.health(config);
-  let healthPort: number;
+  const address = options.health?.(config);
+  let healthPort: number | undefined;
   try {
-    healthPort = serveHealth({
+    healthPort = address && serveHealth({
       service: options.service,
       version,
       host: address.host,
       port: address.port,
       portVariable: address.variable,
       checks: () =>
-        service?.readiness() ?? {
+        (service ? service.readiness?.() : undefined) ?? {
           startup: { ready: false, status: "starting", label: options.label },
         },
     }).port;
@@ -133,6 +137,8 @@ export async function runService<Config, Service extends RunningService>(
     console.error(`Cannot start ${options.label}: ${messageOf(error)}`);
     Deno.exit(1);
   }
-  console.log(`Health of ${options.label} on :${healthPort} (/health, /ready)`);
+  if (healthPort !== undefined) {
+    console.log(`Health of ${options.label} on :${healthPort} (/health, /ready)`);
+  }
   if (stopping) await stopAndExit(service);
 }

@@ -6,9 +6,9 @@ import {
   type CommandType,
   parseCommandEnvelope,
 } from "@catalog/proto";
-import { createDatabase, createVhost, type TestVhost } from "../dev/sandbox.ts";
+import { createDatabase, createVhost, type TestVhost } from "@catalog/testkit";
 import { migrate } from "./migrate.ts";
-export { eventually } from "../dev/eventually.ts";
+export { eventually } from "@catalog/testkit";
 
 /** postgres.js's client, as the tests hold it. */
 export type Sql = postgres.Sql;

@@ -1,4 +1,5 @@
-import { backoffDelay, messageOf, sleep } from "./faults.ts";
+import { backoffDelay } from "@catalog/runtime";
+import { messageOf, sleep } from "./faults.ts";
 import type { ProjectionReport } from "./project.ts";
 
 /** Options of startCatchUp(). */

@@ -7,9 +7,9 @@ import {
   portVar,
   postgresUrlVar,
   sharedDefaults,
-} from "@catalog/proto";
+} from "@catalog/runtime";
 
-export { ConfigError } from "@catalog/proto";
+export { ConfigError } from "@catalog/runtime";
 
 /**
  * The worker's settings. Every variable it reads:

@@ -1,28 +1,7 @@
 import assert from "node:assert/strict";
-import {
-  type CategoryState,
-  type Command,
-  decide,
-  type DecisionState,
-  type ProductState,
-  type RejectionCode,
-} from "./decide.ts";
+import { type Command, decide, type DecisionState, type RejectionCode } from "./decide.ts";
 import type { DomainEvent } from "./events.ts";
-
-const toysId = "0a4f0c1e-1b1a-4c3e-9a57-3f0a1d1f7a01";
-const gamesId = "0a4f0c1e-1b1a-4c3e-9a57-3f0a1d1f7a02";
-const kiteId = "0a4f0c1e-1b1a-4c3e-9a57-3f0a1d1f7a03";
-const missingId = "0a4f0c1e-1b1a-4c3e-9a57-3f0a1d1f7aff";
-
-const toys: CategoryState = { id: toysId, name: "Toys", version: 1 };
-const games: CategoryState = { id: gamesId, name: "Games", version: 3 };
-const kite: ProductState = {
-  id: kiteId,
-  name: "Kite",
-  price: "19.99",
-  categoryId: toysId,
-  version: 2,
-};
+import { games, gamesId, kite, kiteId, missingId, toys, toysId } from "./_catalog_fixture.ts";
 
 /** given(state).when(command) answers the decision, to be checked with then…(). */
 function given(state: DecisionState) {

@@ -1,5 +1,5 @@
 /**
- * The operators' tools for the dead-letter queue (the work is in dlq.ts):
+ * The operators' tools for the dead-letter queue (the work is in dlq/):
  *
  *   deno task dlq:list                             what waits there, and why
  *   deno task dlq:replay -- --all                  send every dead letter back to the commands
@@ -10,56 +10,14 @@
  * dead letter could not be replayed; 2 on a usage mistake. Expected failures
  * print one `Cannot …` line, no stack trace.
  */
-import { ConfigError, topology } from "@catalog/proto";
-import {
-  type DeadLetter,
-  DeadLetterError,
-  listDeadLetters,
-  parseDeadLetterConfig,
-  replayDeadLetters,
-} from "./dlq.ts";
-
-const USAGE = `Usage:
-  deno task dlq:list
-  deno task dlq:replay -- --all
-  deno task dlq:replay -- <command-id> [<command-id> ...]`;
-
-type Invocation =
-  | { tool: "list" }
-  | { tool: "replay"; select: "all" | string[] }
-  | { tool: "help" }
-  | { mistake: string };
-
-/** Reads the tool (set by the deno.json task) and its arguments; `--` may appear anywhere. */
-function parseArgs(args: readonly string[]): Invocation {
-  const [tool, ...rest] = args;
-  const words = rest.filter((word) => word !== "--");
-  if (words.includes("--help") || words.includes("-h")) return { tool: "help" };
-  const unknown = words.find((word) => word.startsWith("-") && word !== "--all");
-  if (unknown !== undefined) {
-    return { mistake: `Cannot ${tool ?? "run"}: unknown option ${unknown}` };
-  }
-  switch (tool) {
-    case "list":
-      if (words.length > 0) return { mistake: "Cannot list dead letters: list takes no arguments" };
-      return { tool: "list" };
-    case "replay": {
-      const all = words.includes("--all");
-      const ids = words.filter((word) => word !== "--all");
-      if (all && ids.length > 0) {
-        return {
-          mistake: "Cannot replay dead letters: give either --all or command ids, not both",
-        };
-      }
-      if (!all && ids.length === 0) {
-        return { mistake: "Cannot replay dead letters: name the command ids to replay, or --all" };
-      }
-      return { tool: "replay", select: all ? "all" : ids };
-    }
-    default:
-      return { mistake: `Cannot run the dead-letter tools: unknown tool "${tool ?? ""}"` };
-  }
-}
+import { topology } from "@catalog/proto";
+import { ConfigError } from "@catalog/runtime";
+import { parseDeadLetterConfig } from "./dlq/config.ts";
+import { DeadLetterError } from "./dlq/dead_letter_error.ts";
+import { dlqUsage, parseDlqArgs } from "./dlq/dlq_args.ts";
+import { listDeadLetters } from "./dlq/list_dead_letters.ts";
+import type { DeadLetter } from "./dlq/read_dead_letter.ts";
+import { replayDeadLetters } from "./dlq/replay_dead_letters.ts";
 
 function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? "" : "s"}`;
@@ -110,23 +68,28 @@ async function replay(amqpUrl: string, select: "all" | string[]): Promise<number
   return report.failed.length > 0 || report.notFound.length > 0 ? 1 : 0;
 }
 
-const invocation = parseArgs(Deno.args);
-if ("mistake" in invocation) {
-  console.error(`${invocation.mistake}\n${USAGE}`);
-  Deno.exit(2);
+/** Runs the tool the command line names and answers the exit code. */
+async function main(args: readonly string[]): Promise<number> {
+  const invocation = parseDlqArgs(args);
+  if ("mistake" in invocation) {
+    console.error(`${invocation.mistake}\n${dlqUsage}`);
+    return 2;
+  }
+  if (invocation.tool === "help") {
+    console.log(dlqUsage);
+    return 0;
+  }
+  try {
+    const { amqpUrl } = parseDeadLetterConfig(Deno.env.toObject());
+    return invocation.tool === "list"
+      ? await list(amqpUrl)
+      : await replay(amqpUrl, invocation.select);
+  } catch (error) {
+    if (!(error instanceof DeadLetterError || error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    return 1;
+  }
 }
-if (invocation.tool === "help") {
-  console.log(USAGE);
-  Deno.exit(0);
-}
-try {
-  const { amqpUrl } = parseDeadLetterConfig(Deno.env.toObject());
-  const code = invocation.tool === "list"
-    ? await list(amqpUrl)
-    : await replay(amqpUrl, invocation.select);
-  Deno.exit(code);
-} catch (error) {
-  if (!(error instanceof DeadLetterError || error instanceof ConfigError)) throw error;
-  console.error(error.message);
-  Deno.exit(1);
-}
+
+// Only when run: a test that imports the module (or `deno test worker/`) must not exit.
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,8 +1,10 @@
 /**
  * How the worker tells a passing fault (the database or broker is briefly
  * unreachable, a transaction lost a race) from a lasting one, and how long it
- * waits between attempts.
+ * waits between attempts (the runtime's backoffDelay(), with jitter, passed on
+ * here for the worker's modules).
  */
+export { backoffDelay, type BackoffOptions } from "@catalog/runtime";
 
 /** Network error codes of Node-style errors and postgres.js's own connection errors. */
 const transientCodes = new Set([
@@ -53,21 +55,6 @@ export function isTransient(error: unknown): boolean {
     current = cause;
   }
   return false;
-}
-
-/** Options of backoffDelay(). */
-export interface BackoffOptions {
-  /** Delay before the first retry, in milliseconds. Default 100. */
-  initialMs?: number;
-  /** Longest delay, in milliseconds. Default 5000. */
-  maxMs?: number;
-}
-
-/** Exponential backoff: the delay before retry number `attempt` (0-based), doubling up to a cap. */
-export function backoffDelay(attempt: number, options: BackoffOptions = {}): number {
-  const initial = options.initialMs ?? 100;
-  const max = options.maxMs ?? 5000;
-  return Math.min(max, initial * 2 ** Math.min(attempt, 30));
 }
 
 /** Waits ms milliseconds, or less if the signal aborts; never rejects. */

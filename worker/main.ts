@@ -6,8 +6,7 @@
  * up waiting for and exits 1, and RabbitMQ redelivers any command it had not
  * acknowledged.
  */
-import { survivePostgresClosedSocketWrites } from "@catalog/proto";
-import { runService } from "@catalog/runtime";
+import { runService, survivePostgresClosedSocketWrites } from "@catalog/runtime";
 import { parseWorkerConfig } from "./config.ts";
 import { migrate } from "./migrate.ts";
 import { startWorker } from "./worker.ts";

@@ -1,5 +1,5 @@
 import postgres from "postgres";
-import { redactUrl } from "@catalog/proto";
+import { redactUrl } from "@catalog/runtime";
 
 /** Options of migrate(). */
 export interface MigrateOptions {

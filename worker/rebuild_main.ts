@@ -8,7 +8,7 @@
  * fresh tables are in place; 1, with one `Cannot …` line, when the rebuild
  * could not be done, leaving the live read model as it was.
  */
-import { ConfigError, parseEnv, postgresUrlVar, sharedDefaults } from "@catalog/proto";
+import { ConfigError, parseEnv, postgresUrlVar, sharedDefaults } from "@catalog/runtime";
 import { RebuildError, rebuildReadModel } from "./rebuild.ts";
 
 try {

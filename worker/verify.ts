@@ -4,14 +4,9 @@
  * statistics, field by field. The work behind `deno task verify`.
  */
 import type postgres from "postgres";
+import { differencesOf, type ModelDifference, type Row } from "./model_differences.ts";
 
-/** One way in which the read model differs from the write model. */
-export interface ModelDifference {
-  kind: "category" | "product" | "command" | "statistics";
-  id: string;
-  /** "missing from the read model", or `price: read "9.99", write "10.00"`. */
-  what: string;
-}
+export type { ModelDifference } from "./model_differences.ts";
 
 /** What compareModels() found. */
 export interface ModelComparison {
@@ -19,8 +14,6 @@ export interface ModelComparison {
   counts: { categories: number; products: number; commands: number };
   differences: ModelDifference[];
 }
-
-type Row = Record<string, string | null>;
 
 // Every column is read as text, so values compare exactly as stored.
 const writeCategories = (sql: postgres.Sql) =>
@@ -80,34 +73,6 @@ const readStatistics = async (sql: postgres.Sql) => [
     from category_statistics`,
 ];
 
-function differencesOf(
-  kind: ModelDifference["kind"],
-  write: Row[],
-  read: Row[],
-): ModelDifference[] {
-  const readById = new Map(read.map((row) => [row.id!, row]));
-  const differences: ModelDifference[] = [];
-  for (const written of write) {
-    const id = written.id!;
-    const shown = readById.get(id);
-    readById.delete(id);
-    if (!shown) {
-      differences.push({ kind, id, what: "missing from the read model" });
-      continue;
-    }
-    const fields = Object.keys(written).filter((field) => written[field] !== shown[field]);
-    if (fields.length === 0) continue;
-    const what = fields.map((field) =>
-      `${field}: read ${JSON.stringify(shown[field])}, write ${JSON.stringify(written[field])}`
-    ).join("; ");
-    differences.push({ kind, id, what });
-  }
-  for (const id of readById.keys()) {
-    differences.push({ kind, id, what: "in the read model only" });
-  }
-  return differences;
-}
-
 /** Compares the two models as they are now. */
 export async function compareModels(
   write: postgres.Sql,
@@ -126,10 +91,10 @@ export async function compareModels(
       commands: commands[0].length,
     },
     differences: [
-      ...differencesOf("category", ...categories),
-      ...differencesOf("product", ...products),
-      ...differencesOf("command", ...commands),
-      ...differencesOf("statistics", ...statistics),
+      ...differencesOf("category", { write: categories[0], read: categories[1] }),
+      ...differencesOf("product", { write: products[0], read: products[1] }),
+      ...differencesOf("command", { write: commands[0], read: commands[1] }),
+      ...differencesOf("statistics", { write: statistics[0], read: statistics[1] }),
     ],
   };
 }

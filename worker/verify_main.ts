@@ -8,7 +8,7 @@
  * line.
  */
 import postgres from "postgres";
-import { ConfigError, parseEnv, postgresUrlVar, redactUrl, sharedDefaults } from "@catalog/proto";
+import { ConfigError, parseEnv, postgresUrlVar, redactUrl, sharedDefaults } from "@catalog/runtime";
 import { messageOf } from "./faults.ts";
 import { verifyModels } from "./verify.ts";
 

@@ -9,7 +9,7 @@ import {
 import { startCatchUp } from "./catch_up.ts";
 import { recordAccepted, recordFailed } from "./command_status.ts";
 import { defaultRetention, type RetentionConfig, type WorkerConfig } from "./config.ts";
-import { startConsumer } from "./consume.ts";
+import { startConsumer } from "./consume/start_consumer.ts";
 import { type Clock, handleCommand, handleCommands } from "./handle_command.ts";
 import { announceWorker, startPartitionLeases } from "./partition_leases.ts";
 import { project, type ProjectionReport } from "./project.ts";

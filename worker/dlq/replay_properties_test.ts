@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import type { Message, MessageProperties } from "amqplib";
+import { headers } from "@catalog/proto";
+import { isDeadLetterHeader, replayProperties } from "./replay_properties.ts";
+
+function taken(properties: Partial<Record<keyof MessageProperties, unknown>>): Message {
+  return {
+    content: Buffer.from("{}"),
+    fields: { deliveryTag: 1, redelivered: true, exchange: "", routingKey: "CreateCategory" },
+    properties: properties as unknown as MessageProperties,
+  };
+}
+
+Deno.test("isDeadLetterHeader() names the headers of dead-lettering and deliveries, not the command's", () => {
+  for (
+    const name of [
+      headers.deadLetterReason,
+      headers.deadLetteredAt,
+      headers.originalRoutingKey,
+      "x-death",
+      "x-delivery-count",
+      "x-first-death-queue",
+      "x-last-death-reason",
+    ]
+  ) {
+    assert.equal(isDeadLetterHeader(name), true, name);
+  }
+  for (const name of [headers.aggregateId, headers.schemaVersion, headers.traceparent, "x-other"]) {
+    assert.equal(isDeadLetterHeader(name), false, name);
+  }
+});
+
+Deno.test("replayProperties() keeps the command's properties and headers, without the dead-letter ones", () => {
+  const message = taken({
+    contentType: "application/json",
+    contentEncoding: "utf-8",
+    correlationId: "r-1",
+    replyTo: "nobody",
+    expiration: "60000",
+    messageId: "c-1",
+    timestamp: 1_748_772_000,
+    type: "CreateCategory",
+    appId: "catalog-command",
+    priority: 3,
+    deliveryMode: 2,
+    userId: "catalog-command",
+    clusterId: "old",
+    headers: {
+      [headers.aggregateId]: "a-1",
+      [headers.traceparent]: "00-abc-def-01",
+      [headers.deadLetterReason]: "boom",
+      [headers.deadLetteredAt]: "2025-06-01T10:00:00.000Z",
+      [headers.originalRoutingKey]: "CreateCategory",
+      "x-death": [{ reason: "delivery_limit" }],
+      "x-delivery-count": 4,
+      "x-first-death-queue": "q",
+    },
+  });
+  assert.deepEqual(replayProperties(message), {
+    deliveryMode: 2,
+    mandatory: true,
+    contentType: "application/json",
+    contentEncoding: "utf-8",
+    correlationId: "r-1",
+    replyTo: "nobody",
+    expiration: "60000",
+    messageId: "c-1",
+    timestamp: 1_748_772_000,
+    type: "CreateCategory",
+    appId: "catalog-command",
+    priority: 3,
+    headers: { [headers.aggregateId]: "a-1", [headers.traceparent]: "00-abc-def-01" },
+  });
+});
+
+Deno.test("replayProperties() replays a message that was not persistent as it was, and any other as persistent", () => {
+  assert.equal(replayProperties(taken({ deliveryMode: 1 })).deliveryMode, 1);
+  assert.equal(replayProperties(taken({})).deliveryMode, 2);
+  assert.deepEqual(replayProperties(taken({})), { deliveryMode: 2, mandatory: true, headers: {} });
+});
