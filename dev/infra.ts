@@ -185,10 +185,27 @@ export function portInUse(port: number): boolean {
   }
 }
 
-/** A TCP port nobody is listening on right now. */
+/** Ports freePort() has handed out in this process, never handed out twice. */
+const handedOut = new Set<number>();
+
+/**
+ * A TCP port nobody is listening on right now, on any address. It is picked
+ * below the system's ephemeral range (32768 and up on Linux), where asking
+ * for port 0 would land: the outgoing connections of every process take
+ * their local ports from that range, and one of them could take a port
+ * between the moment it is handed out and the moment a service listens on it.
+ */
 export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (handedOut.has(port)) continue;
+    try {
+      Deno.listen({ hostname: "0.0.0.0", port }).close();
+    } catch {
+      continue;
+    }
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error("Cannot find a free port between 20000 and 32000");
 }
