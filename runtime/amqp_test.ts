@@ -6,7 +6,13 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import type { ChannelModel, ConfirmChannel, Options } from "amqplib";
-import { AmqpPublishError, closeAmqp, connectAmqp, publishConfirmed } from "./amqp.ts";
+import {
+  AmqpPublishError,
+  closeAmqp,
+  connectAmqp,
+  publishConfirmed,
+  withHeartbeat,
+} from "./amqp.ts";
 
 type Confirm = (error: unknown) => void;
 
@@ -186,4 +192,19 @@ Deno.test("connectAmqp() gives up after timeoutMs on a peer that never answers",
   } finally {
     listener.close();
   }
+});
+
+Deno.test("withHeartbeat() asks for heartbeats unless the URL chooses its own", () => {
+  assert.equal(
+    withHeartbeat("amqp://guest:guest@localhost:5672", 5),
+    "amqp://guest:guest@localhost:5672?heartbeat=5",
+  );
+  assert.equal(
+    withHeartbeat("amqp://guest:guest@localhost:5672/catalog?heartbeat=30", 5),
+    "amqp://guest:guest@localhost:5672/catalog?heartbeat=30",
+  );
+  assert.equal(
+    withHeartbeat("amqp://guest:guest@localhost:5672/%2F", 10),
+    "amqp://guest:guest@localhost:5672/%2F?heartbeat=10",
+  );
 });

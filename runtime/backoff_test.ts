@@ -38,3 +38,13 @@ Deno.test("backoffDelay() keeps out-of-range attempts and random numbers in boun
   assert.equal(backoffDelay(0, { random: () => 7 }), 100);
   assert.equal(backoffDelay(0, { random: () => -7 }), 50);
 });
+
+Deno.test("backoffDelay() doubles from 100 ms up to 5 s", () => {
+  // The jitter pinned to its top: the delay is the ceiling itself.
+  const random = () => 1;
+  assert.deepEqual(
+    [0, 1, 2, 3, 4, 5, 6, 7, 100].map((attempt) => backoffDelay(attempt, { random })),
+    [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000],
+  );
+  assert.equal(backoffDelay(3, { initialMs: 10, maxMs: 50, random }), 50);
+});

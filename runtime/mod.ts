@@ -6,7 +6,6 @@
  * every retry, and the watch on a database that readiness reports.
  */
 export * from "./amqp.ts";
-export * from "./amqp_url.ts";
 export * from "./backoff.ts";
 export * from "./database_health.ts";
 export * from "./env.ts";

@@ -1,10 +1,9 @@
 /**
  * How the worker tells a passing fault (the database or broker is briefly
- * unreachable, a transaction lost a race) from a lasting one, and how long it
- * waits between attempts (the runtime's backoffDelay(), with jitter, passed on
- * here for the worker's modules).
+ * unreachable, a transaction lost a race) from a lasting one, and the small
+ * waiting helpers its retries use (the delays come from the runtime's
+ * backoffDelay()).
  */
-export { backoffDelay, type BackoffOptions } from "@catalog/runtime";
 
 /** Network error codes of Node-style errors and postgres.js's own connection errors. */
 const transientCodes = new Set([

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
-import { backoffDelay, isTransient, sleep } from "./faults.ts";
+import { isTransient, sleep } from "./faults.ts";
 
 function withCode(code: string): Error {
   return Object.assign(new Error("boom"), { code });
@@ -35,16 +35,6 @@ Deno.test("isTransient() recognises a refused PostgreSQL connection", async () =
   } finally {
     await sql.end({ timeout: 1 });
   }
-});
-
-Deno.test("backoffDelay() doubles from 100 ms up to 5 s", () => {
-  // The jitter pinned to its top: the delay is the ceiling itself.
-  const random = () => 1;
-  assert.deepEqual(
-    [0, 1, 2, 3, 4, 5, 6, 7, 100].map((attempt) => backoffDelay(attempt, { random })),
-    [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000],
-  );
-  assert.equal(backoffDelay(3, { initialMs: 10, maxMs: 50, random }), 50);
 });
 
 Deno.test("sleep() ends early when its signal aborts", async () => {

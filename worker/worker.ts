@@ -4,6 +4,7 @@ import {
   databaseCheck,
   type ReadinessCheck,
   stoppingCheck,
+  StopSteps,
   watchDatabaseHealth,
 } from "@catalog/runtime";
 import { startCatchUp } from "./catch_up.ts";
@@ -174,7 +175,7 @@ export async function startWorker(
     const writeHealth = watchDatabaseHealth(write, {});
     const readHealth = watchDatabaseHealth(read, {});
     let stopped: Promise<void> | undefined;
-    let waitingFor: string | undefined;
+    const steps = new StopSteps();
     return {
       partitions: consumer.consuming,
       readiness() {
@@ -196,26 +197,22 @@ export async function startWorker(
         };
       },
       get waitingFor() {
-        return consumer.waitingFor ?? waitingFor;
+        return consumer.waitingFor ?? steps.waitingFor;
       },
       stop() {
         stopped ??= (async () => {
           writeHealth.stop();
           readHealth.stop();
           await pruning.stop();
-          waitingFor = "the partitions to be given back";
-          await leases.stop();
-          waitingFor = "the consumer to stop";
-          await consumer.stop(STOP_GRACE_MS);
-          waitingFor = "the projection in progress";
-          await catchUp.stop();
-          waitingFor = "the database pools to close";
-          await Promise.all([
-            write.end({ timeout: 5 }),
-            read.end({ timeout: 5 }),
-            leaseSession.end({ timeout: 5 }),
-          ]);
-          waitingFor = undefined;
+          await steps.step("the partitions to be given back", () => leases.stop());
+          await steps.step("the consumer to stop", () => consumer.stop(STOP_GRACE_MS));
+          await steps.step("the projection in progress", () => catchUp.stop());
+          await steps.step("the database pools to close", () =>
+            Promise.all([
+              write.end({ timeout: 5 }),
+              read.end({ timeout: 5 }),
+              leaseSession.end({ timeout: 5 }),
+            ]));
           log("Worker stopped");
         })();
         return stopped;

@@ -1,5 +1,5 @@
 import { type CommandEnvelope, partitionQueue } from "@catalog/proto";
-import { backoffDelay, redactUrl } from "@catalog/runtime";
+import { backoffDelay, redactUrl, StopSteps } from "@catalog/runtime";
 import type { AcceptedCommand } from "../command_status.ts";
 import { messageOf, sleep, within } from "../faults.ts";
 import type { Clock, CommandOutcome } from "../handle_command.ts";
@@ -92,7 +92,7 @@ class SupervisedConsumer implements Consumer {
   #current: ConsumerSession;
   readonly #supervising: Promise<void>;
   #stopped: Promise<void> | undefined;
-  #waitingFor: string | undefined;
+  readonly #steps = new StopSteps();
 
   /** Takes over the first session, and supervises it and the ones after it. */
   constructor(context: ConsumerContext, first: ConsumerSession) {
@@ -110,7 +110,7 @@ class SupervisedConsumer implements Consumer {
   }
 
   get waitingFor(): string | undefined {
-    return this.#waitingFor;
+    return this.#steps.waitingFor;
   }
 
   /**
@@ -159,20 +159,20 @@ class SupervisedConsumer implements Consumer {
 
   async #stop(graceMs: number): Promise<void> {
     const { log } = this.#context;
-    this.#waitingFor = "the commands in hand";
+    const steps = this.#steps;
     const session = this.#current;
-    await session.releaseAll(graceMs);
+    await steps.step("the commands in hand", () => session.releaseAll(graceMs));
     this.#wanted.clear();
     this.#stopping.abort();
-    this.#waitingFor = "the accepted commands in hand";
-    await session.finishAccepted(graceMs);
-    this.#waitingFor = "RabbitMQ to close the connection";
-    await session.close();
-    this.#waitingFor = "the reconnection in progress";
-    if (!(await within(this.#supervising, BROKER_CALL_MS))) {
+    await steps.step("the accepted commands in hand", () => session.finishAccepted(graceMs));
+    await steps.step("RabbitMQ to close the connection", () => session.close());
+    const reconnected = await steps.step(
+      "the reconnection in progress",
+      () => within(this.#supervising, BROKER_CALL_MS),
+    );
+    if (!reconnected) {
       log(`gave up waiting for the reconnection in progress after ${BROKER_CALL_MS} ms`);
     }
-    this.#waitingFor = undefined;
   }
 
   /** Reopens a session each time the current one closes, until stopping. */
