@@ -4,7 +4,7 @@
  * and a GraphQL client. Also starts the baseline servers as child processes.
  */
 import postgres from "postgres";
-import { createSandbox, freePort, type Sandbox } from "@catalog/testkit";
+import { createSandbox, freePort, type Sandbox, testStackEnv, writerToken } from "@catalog/testkit";
 import { serviceV8Flags, type Stack, startStack } from "@catalog/dev";
 import { sleep } from "./_load.ts";
 
@@ -40,7 +40,12 @@ export async function postGraphql<T = Record<string, unknown>>(
 ): Promise<T> {
   const response = await fetch(url, {
     method: "POST",
-    headers: { "content-type": "application/json", accept: "application/json" },
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json",
+      // Reads go as anonymous clients do; writes as a writer.
+      ...(/^\s*mutation\b/.test(query) ? { authorization: `Bearer ${writerToken}` } : {}),
+    },
     body: JSON.stringify({ query, variables }),
     signal: AbortSignal.timeout(30_000),
   });
@@ -71,7 +76,7 @@ export async function startSystem(options: StartSystemOptions): Promise<System &
   try {
     stack = await startStack({
       ports: { gateway: freePort(), command: freePort(), query: freePort() },
-      env: { ...sandbox.env },
+      env: { ...sandbox.env, ...testStackEnv },
       workers: options.workers ?? 2,
       log: (process, line) => {
         const entry = `${process.padEnd(8)} | ${line}`;

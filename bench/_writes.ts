@@ -15,7 +15,7 @@ import {
   encodeCommandMessage,
   topology,
 } from "@catalog/proto";
-import { type AmqpMessage, publishConfirmed } from "@catalog/runtime";
+import { type AmqpMessage, amqpUserOf, publishConfirmed } from "@catalog/runtime";
 import { closedLoop, sleep } from "./_load.ts";
 import { type Catalog, type Measurement, measurementOf } from "./_reads.ts";
 import { postGraphql, type System, waitVisible } from "./_system.ts";
@@ -86,10 +86,23 @@ async function publishWindowed(
   await Promise.all(Array.from({ length: window }, lane));
 }
 
-function commandMessages(envelopes: CommandEnvelope[], exchange: string, routingKey?: string) {
+/**
+ * The messages the command service publishes for envelopes: to `exchange`
+ * (with each command's type as routing key, unless given one), as RabbitMQ
+ * user `userId`, whom the workers take commands from.
+ */
+function commandMessages(
+  envelopes: CommandEnvelope[],
+  to: { exchange: string; routingKey?: string; userId: string },
+) {
   return envelopes.map((envelope) => {
     const { body, properties } = encodeCommandMessage(envelope, "catalog-command");
-    return { exchange, routingKey: routingKey ?? envelope.type, content: body, properties };
+    return {
+      exchange: to.exchange,
+      routingKey: to.routingKey ?? envelope.type,
+      content: body,
+      properties: { ...properties, userId: to.userId },
+    };
   });
 }
 
@@ -117,7 +130,11 @@ async function drain(
   const connection = await amqp.connect(system.sandbox.env.AMQP_URL);
   try {
     const channel = await connection.createConfirmChannel();
-    await publishWindowed(channel, commandMessages(envelopes, topology.commandsExchange), 500);
+    const messages = commandMessages(envelopes, {
+      exchange: topology.commandsExchange,
+      userId: amqpUserOf(system.sandbox.env.AMQP_URL),
+    });
+    await publishWindowed(channel, messages, 500);
   } finally {
     await connection.close();
   }
@@ -215,7 +232,11 @@ async function baselines(system: System, catalog: Catalog, count: number): Promi
   const rates: Rate[] = [];
   const queue = "bench.scratch";
   const envelopes = updateEnvelopes(catalog.productIds, count, "baseline");
-  const messages = commandMessages(envelopes, "", queue);
+  const messages = commandMessages(envelopes, {
+    exchange: "",
+    routingKey: queue,
+    userId: amqpUserOf(system.sandbox.env.AMQP_URL),
+  });
   const write = postgres(system.sandbox.env.WRITE_DATABASE_URL, { max: 2, onnotice: () => {} });
   const read = postgres(system.sandbox.env.READ_DATABASE_URL, { max: 2, onnotice: () => {} });
   const connection = await amqp.connect(system.sandbox.env.AMQP_URL);

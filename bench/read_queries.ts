@@ -285,7 +285,8 @@ async function main(): Promise<void> {
   });
   const sql = postgres(database.url, { max: 2, onnotice: () => {} });
   const service = await startQueryService(
-    { grpcHost: "127.0.0.1", grpcPort: 0, readDatabaseUrl: database.url },
+    // The search scenario answers about 1,100 of the 100,000 products: over the default cap.
+    { grpcHost: "127.0.0.1", grpcPort: 0, readDatabaseUrl: database.url, maxListItems: 10_000 },
     { log: () => {} },
   );
   const client = createQueryClient(`127.0.0.1:${service.port}`);

@@ -3,6 +3,7 @@ import { Buffer } from "node:buffer";
 import { declareTopology } from "@catalog/proto";
 import {
   AmqpPublishError,
+  amqpUserOf,
   backoffDelay,
   closeAmqp,
   connectAmqp,
@@ -67,9 +68,15 @@ function reasonOf(error: unknown): string {
  * nothing for probeIntervalMs publishes a probe: an empty message to the
  * default exchange with an empty routing key, which no queue takes and
  * RabbitMQ drops.
+ *
+ * Every message it publishes carries, as its `user_id`, the RabbitMQ user
+ * the URL logs in as. RabbitMQ refuses a message whose user_id is not its
+ * connection's user, so the worker can trust it to tell the command
+ * service's commands from anyone else's.
  */
 export class AmqpPublisher {
   readonly #url: string;
+  readonly #userId: string;
   readonly #connectionName: string;
   readonly #confirmTimeoutMs: number;
   readonly #connectTimeoutMs: number;
@@ -96,6 +103,7 @@ export class AmqpPublisher {
 
   constructor(url: string, options: AmqpPublisherOptions = {}) {
     this.#url = url;
+    this.#userId = amqpUserOf(url);
     this.#connectionName = options.connectionName ?? "catalog-command";
     this.#confirmTimeoutMs = options.confirmTimeoutMs ?? 3000;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5000;
@@ -132,8 +140,8 @@ export class AmqpPublisher {
   }
 
   /**
-   * Publishes one persistent message and resolves once the broker has
-   * confirmed it. Rejects with BrokerUnavailableError, before sending
+   * Publishes one persistent message, stamped with the connection's user as
+   * its user_id, and resolves once the broker has confirmed it. Rejects with BrokerUnavailableError, before sending
    * anything, when there is no connection or RabbitMQ blocks publishers, and
    * when the broker refuses the message; with PublishUnconfirmedError when
    * the message went out but no confirm came in time or before the channel
@@ -162,7 +170,8 @@ export class AmqpPublisher {
     }
     this.#lastPublishAt = Date.now();
     const confirmTimeoutMs = this.#confirmTimeoutMs;
-    return publishConfirmed(channel, { exchange, routingKey, content: body, properties }, {
+    const stamped = { ...properties, userId: this.#userId };
+    return publishConfirmed(channel, { exchange, routingKey, content: body, properties: stamped }, {
       timeoutMs: confirmTimeoutMs,
     }).catch((error: unknown) => {
       if (!(error instanceof AmqpPublishError)) throw error;

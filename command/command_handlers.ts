@@ -17,11 +17,11 @@ import {
 } from "./errors.ts";
 import { fingerprintOf } from "./fingerprint.ts";
 import { COMMAND_ID_NAMESPACE, uuidV5 } from "./uuid_v5.ts";
-import { validateCommand } from "./validate_command.ts";
+import { idempotencyKeyErrors, validateCommand } from "./validate_command.ts";
 
 /** Who and what a request came from, read from its gRPC metadata. */
 export interface RequestContext {
-  /** From `x-actor`; default "anonymous". */
+  /** The subject of the caller's verified token; default "anonymous". */
   actor?: string;
   /** From `x-correlation-id`; default the command id. */
   correlationId?: string;
@@ -63,8 +63,6 @@ export type CommandHandlers = {
   ) => Promise<CommandReceipt>;
 };
 
-const MAX_IDEMPOTENCY_KEY_LENGTH = 200;
-
 /** Leaves out the fields that are undefined, so that absent means absent. */
 function present(fields: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
@@ -85,12 +83,7 @@ export function createCommandHandlers(options: CommandHandlersOptions): CommandH
     context: RequestContext,
   ): Promise<CommandReceipt> {
     const key = idempotencyKey ?? "";
-    const keyErrors = key.length > MAX_IDEMPOTENCY_KEY_LENGTH
-      ? [{
-        field: "idempotencyKey",
-        message: `Must be at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`,
-      }]
-      : [];
+    const keyErrors = idempotencyKeyErrors(key);
     let payload;
     try {
       payload = validateCommand(type, fields);

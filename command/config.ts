@@ -1,4 +1,14 @@
-import { amqpUrlVar, hostVar, integerVar, parseEnv, portVar } from "@catalog/runtime";
+import {
+  amqpUrlVar,
+  type AuthConfig,
+  catalogEnvOf,
+  hostVar,
+  integerVar,
+  parseAuthConfig,
+  parseEnv,
+  portVar,
+  refuseDevelopmentDefaults,
+} from "@catalog/runtime";
 
 export { ConfigError } from "@catalog/runtime";
 
@@ -13,8 +23,10 @@ export { ConfigError } from "@catalog/runtime";
  * | `COMMAND_HTTP_PORT`  | `9101`                              | Port of `/health` and `/ready` (0 picks a free one) |
  * | `AMQP_URL`           | `amqp://guest:guest@localhost:5672` | RabbitMQ to publish commands to (amqp: or amqps:, vhost in the path) |
  * | `PUBLISH_TIMEOUT_MS` | `3000`                              | How long to wait for the broker's confirm before answering that the command's outcome is unknown (UNKNOWN, with its id) |
+ * | `CATALOG_ENV`        | `development`                       | `production` refuses default credentials and turns reflection off |
  *
- * An empty variable counts as unset.
+ * and the tokens' `AUTH_*` variables (runtime/auth.ts): every call needs a
+ * token with the catalog:write role. An empty variable counts as unset.
  */
 export interface CommandConfig {
   grpcHost: string;
@@ -23,6 +35,9 @@ export interface CommandConfig {
   httpPort: number;
   amqpUrl: string;
   publishTimeoutMs: number;
+  auth: AuthConfig;
+  /** CATALOG_ENV=production. */
+  production: boolean;
 }
 
 const variables = {
@@ -41,6 +56,11 @@ const variables = {
  */
 export function parseCommandConfig(env: Record<string, string | undefined>): CommandConfig {
   const data = parseEnv("command service", variables, env);
+  const auth = parseAuthConfig("command service", env);
+  refuseDevelopmentDefaults("command service", env, [
+    { kind: "amqp", variable: "AMQP_URL", url: data.AMQP_URL },
+    { kind: "jwt", secret: auth.jwtSecret, jwksUrl: auth.jwksUrl },
+  ]);
   return {
     grpcHost: data.COMMAND_GRPC_HOST,
     grpcPort: data.COMMAND_GRPC_PORT,
@@ -48,5 +68,7 @@ export function parseCommandConfig(env: Record<string, string | undefined>): Com
     httpPort: data.COMMAND_HTTP_PORT,
     amqpUrl: data.AMQP_URL,
     publishTimeoutMs: data.PUBLISH_TIMEOUT_MS,
+    auth,
+    production: catalogEnvOf(env) === "production",
   };
 }

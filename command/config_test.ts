@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { developmentAuth } from "@catalog/runtime/auth";
 import { ConfigError, parseCommandConfig } from "./config.ts";
 
 Deno.test("parseCommandConfig() falls back to the developer defaults", () => {
@@ -9,6 +10,8 @@ Deno.test("parseCommandConfig() falls back to the developer defaults", () => {
     httpPort: 9101,
     amqpUrl: "amqp://guest:guest@localhost:5672",
     publishTimeoutMs: 3000,
+    auth: developmentAuth,
+    production: false,
   });
 });
 
@@ -21,6 +24,8 @@ Deno.test("parseCommandConfig() reads every variable", () => {
       COMMAND_HTTP_PORT: "9201",
       AMQP_URL: "amqps://user:pw@rabbit:5671/catalog",
       PUBLISH_TIMEOUT_MS: "500",
+      AUTH_JWT_SECRET: "a secret of at least thirty-two characters",
+      AUTH_PUBLIC_READS: "false",
     }),
     {
       grpcHost: "127.0.0.1",
@@ -29,6 +34,12 @@ Deno.test("parseCommandConfig() reads every variable", () => {
       httpPort: 9201,
       amqpUrl: "amqps://user:pw@rabbit:5671/catalog",
       publishTimeoutMs: 500,
+      auth: {
+        jwtSecret: "a secret of at least thirty-two characters",
+        rolesClaim: "roles",
+        publicReads: false,
+      },
+      production: false,
     },
   );
 });
@@ -54,4 +65,32 @@ Deno.test("parseCommandConfig() names each bad variable", () => {
       return true;
     },
   );
+});
+
+Deno.test("parseCommandConfig() in production refuses guest and the development secret, naming each", () => {
+  assert.throws(
+    () => parseCommandConfig({ CATALOG_ENV: "production" }),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, /^Cannot start the command service in production mode/);
+      assert.match(error.message, /AMQP_URL connects as RabbitMQ's default user "guest"/);
+      assert.match(error.message, /AUTH_JWT_SECRET is unset/);
+      return true;
+    },
+  );
+  assert.throws(
+    () =>
+      parseCommandConfig({
+        CATALOG_ENV: "production",
+        AMQP_URL: "amqps://catalog-command@rabbit:5671/catalog",
+        AUTH_JWT_SECRET: "a secret of at least thirty-two characters",
+      }),
+    /AMQP_URL has no password/,
+  );
+  const config = parseCommandConfig({
+    CATALOG_ENV: "production",
+    AMQP_URL: "amqps://catalog-command:s3cret@rabbit:5671/catalog",
+    AUTH_JWT_SECRET: "a secret of at least thirty-two characters",
+  });
+  assert.equal(config.production, true);
 });

@@ -11,6 +11,8 @@ import {
   topology,
 } from "@catalog/proto";
 import {
+  callerOf,
+  createVerifier,
   type GrpcServer,
   type ReadinessCheck,
   startGrpcServer,
@@ -69,7 +71,8 @@ function firstValue(metadata: grpc.Metadata, key: string): string | undefined {
 function contextOf(call: grpc.ServerUnaryCall<unknown, unknown>): RequestContext {
   const metadata = call.metadata;
   return {
-    actor: firstValue(metadata, "x-actor"),
+    // Who sent it is whom the verified token names, never a header.
+    actor: callerOf(call)?.subject,
     correlationId: firstValue(metadata, "x-correlation-id"),
     traceparent: firstValue(metadata, "traceparent"),
     abandoned: () => call.cancelled,
@@ -159,6 +162,10 @@ export async function startCommandService(
       definition: commandServiceDefinition(),
       implementation,
       healthServices: [serviceNames.workers],
+      // Every command needs a writer's token: the port is no side door past the gateway.
+      access: { verify: createVerifier(config.auth), needs: () => "catalog:write" },
+      // Operators may list the methods; in production only with an admin's token.
+      ...(config.production ? { reflectionRole: "catalog:admin" as const } : {}),
     });
   } catch (error) {
     await publisher.close();

@@ -7,7 +7,13 @@ import {
   grpc,
   topology,
 } from "@catalog/proto";
-import { checkHealth, createCommandClient } from "@catalog/runtime";
+import {
+  amqpUserOf,
+  checkHealth,
+  createCommandClient,
+  developmentAuth,
+  signDevelopmentToken,
+} from "@catalog/runtime";
 import { managementApi } from "@catalog/dev";
 import {
   createVhost,
@@ -35,6 +41,9 @@ interface Running {
 
 const fixedNow = new Date("2025-01-02T03:04:05.678Z");
 
+/** The writer every test client calls as. */
+const writer = await signDevelopmentToken({ subject: "alice", role: "catalog:write" });
+
 async function withService(
   config: Partial<CommandConfig> & { amqpUrl: string },
   fn: (running: Running) => Promise<void>,
@@ -42,11 +51,18 @@ async function withService(
 ): Promise<void> {
   const logs: string[] = [];
   const service = await startCommandService(
-    { grpcHost: "127.0.0.1", grpcPort: 0, publishTimeoutMs: 2000, ...config },
+    {
+      grpcHost: "127.0.0.1",
+      grpcPort: 0,
+      publishTimeoutMs: 2000,
+      auth: developmentAuth,
+      production: false,
+      ...config,
+    },
     { clock: () => fixedNow, log: (line) => logs.push(line), reconnectDelayMs },
   );
   const address = `127.0.0.1:${service.port}`;
-  const client = createCommandClient(address);
+  const client = createCommandClient(address, { metadata: { authorization: `Bearer ${writer}` } });
   try {
     await fn({ service, client, address, logs });
   } finally {
@@ -89,7 +105,8 @@ Deno.test("startCommandService() publishes a valid command with every message pr
         { name: "  Desk lamp ", price: "19.9", categoryId },
         {
           metadata: {
-            "x-actor": "alice",
+            // Who sends it is the token's subject: a header cannot say otherwise.
+            "x-actor": "mallory",
             "x-correlation-id": "corr-1",
             traceparent,
           },
@@ -112,6 +129,8 @@ Deno.test("startCommandService() publishes a valid command with every message pr
         assert.equal(properties.type, "CreateProduct");
         assert.equal(properties.correlationId, "corr-1");
         assert.equal(properties.appId, "catalog-command");
+        // RabbitMQ took it, so the user_id is the connection's own user.
+        assert.equal(properties.userId, amqpUserOf(amqpUrl));
         assert.equal(properties.contentType, "application/json");
         assert.equal(properties.deliveryMode, 2);
         assert.equal(properties.timestamp, Math.floor(fixedNow.getTime() / 1000));
@@ -155,7 +174,7 @@ Deno.test("startCommandService() names its RabbitMQ connection after itself", as
   });
 });
 
-Deno.test("startCommandService() defaults the actor and the correlation id", async () => {
+Deno.test("startCommandService() defaults the correlation id, the actor being the token's subject", async () => {
   await withVhost(async (amqpUrl) => {
     await withService({ amqpUrl }, async ({ client }) => {
       const receipt = await client.DeleteCategory({ id: categoryId });
@@ -166,9 +185,55 @@ Deno.test("startCommandService() defaults the actor and the correlation id", asy
         assert.equal(message.properties.correlationId, receipt.commandId);
         assert.equal(message.properties.headers?.["traceparent"], undefined);
         const envelope = JSON.parse(message.content.toString());
-        assert.equal(envelope.actor, "anonymous");
+        assert.equal(envelope.actor, "alice");
         assert.equal(envelope.correlationId, receipt.commandId);
         assert.deepEqual(envelope.payload, { id: categoryId });
+      });
+    });
+  });
+});
+
+Deno.test("startCommandService() refuses a call without a writer's token and publishes nothing", async () => {
+  await withVhost(async (amqpUrl) => {
+    await withService({ amqpUrl }, async ({ address }) => {
+      const reader = await signDevelopmentToken({ subject: "rita", role: "catalog:read" });
+      const forged = await signDevelopmentToken({
+        subject: "mallory",
+        role: "catalog:admin",
+        secret: "a secret that is not the service's, 32+ characters",
+      });
+      const cases: { metadata: Record<string, string>; code: number; words: RegExp }[] = [
+        { metadata: {}, code: grpc.status.UNAUTHENTICATED, words: /without a token/ },
+        {
+          metadata: { authorization: `Bearer ${reader}` },
+          code: grpc.status.PERMISSION_DENIED,
+          words: /needs the catalog:write role.*"rita" has catalog:read/,
+        },
+        {
+          metadata: { authorization: `Bearer ${forged}` },
+          code: grpc.status.UNAUTHENTICATED,
+          words: /its signature does not verify/,
+        },
+        {
+          metadata: { authorization: "Basic YWxpY2U6c2VjcmV0" },
+          code: grpc.status.UNAUTHENTICATED,
+          words: /send "Bearer <token>"/,
+        },
+      ];
+      const anonymous = createCommandClient(address);
+      try {
+        for (const { metadata, code, words } of cases) {
+          const error = await grpcError(
+            anonymous.CreateCategory({ name: "Side door" }, { metadata }),
+          );
+          assert.equal(error.code, code, error.details);
+          assert.match(error.details, words);
+        }
+      } finally {
+        anonymous.close();
+      }
+      await withChannel(amqpUrl, async (channel) => {
+        assert.equal(await channel.get(topology.acceptedQueue, { noAck: true }), false);
       });
     });
   });
@@ -266,6 +331,41 @@ Deno.test("startCommandService() answers INVALID_ARGUMENT with field errors and 
       const blank = await grpcError(client.UpdateProduct({ id: productId, name: "" }));
       assert.equal(blank.code, grpc.status.INVALID_ARGUMENT);
       assert.equal(blank.details, "Cannot accept UpdateProduct: name: Must not be empty");
+
+      await withChannel(amqpUrl, async (channel) => {
+        const queue = await channel.checkQueue(topology.acceptedQueue);
+        assert.equal(queue.messageCount, 0);
+      });
+    });
+  });
+});
+
+Deno.test("startCommandService() refuses U+0000 in a name or an idempotency key with INVALID_ARGUMENT and publishes nothing", async () => {
+  await withVhost(async (amqpUrl) => {
+    await withService({ amqpUrl }, async ({ client }) => {
+      const error = await grpcError(client.CreateCategory({ name: "Toys\u0000" }));
+      assert.equal(error.code, grpc.status.INVALID_ARGUMENT);
+      assert.equal(
+        error.details,
+        "Cannot accept CreateCategory: name: Must not contain control characters",
+      );
+      assert.deepEqual(JSON.parse(String(error.metadata.get(fieldErrorsMetadataKey)[0])), [
+        { field: "name", message: "Must not contain control characters" },
+      ]);
+
+      const both = await grpcError(
+        client.CreateProduct({
+          name: "Kite\u0000",
+          price: "1",
+          categoryId,
+          idempotencyKey: "kite-\u0000",
+        }),
+      );
+      assert.equal(both.code, grpc.status.INVALID_ARGUMENT);
+      assert.deepEqual(JSON.parse(String(both.metadata.get(fieldErrorsMetadataKey)[0])), [
+        { field: "name", message: "Must not contain control characters" },
+        { field: "idempotencyKey", message: "Must not contain control characters" },
+      ]);
 
       await withChannel(amqpUrl, async (channel) => {
         const queue = await channel.checkQueue(topology.acceptedQueue);

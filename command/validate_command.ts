@@ -4,6 +4,7 @@ import {
   type CommandType,
   type FieldError,
   fieldErrorsOf,
+  idempotencyKey,
 } from "@catalog/proto";
 import { InvalidCommandError } from "./errors.ts";
 
@@ -29,4 +30,15 @@ export function validateCommand<T extends CommandType>(
   }
   if (errors.length > 0 || !result.success) throw new InvalidCommandError(type, errors);
   return result.data as CommandPayloads[T];
+}
+
+/**
+ * What is wrong with an idempotency key, named as the request's
+ * `idempotencyKey` field: more than 200 characters, or a control character.
+ * None for a good key or none at all ("").
+ */
+export function idempotencyKeyErrors(key: string): FieldError[] {
+  const result = idempotencyKey.safeParse(key);
+  if (result.success) return [];
+  return result.error.issues.map((issue) => ({ field: "idempotencyKey", message: issue.message }));
 }

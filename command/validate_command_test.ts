@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { FieldError } from "@catalog/proto";
 import { InvalidCommandError } from "./errors.ts";
-import { validateCommand } from "./validate_command.ts";
+import { idempotencyKeyErrors, validateCommand } from "./validate_command.ts";
 
 const categoryId = "0b1d6a8e-3c2f-4e4b-9f0a-1d2c3b4a5f60";
 const productId = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
@@ -213,6 +213,80 @@ Deno.test("validateCommand() refuses an expected version on a create", () => {
   );
   assert.equal(errors.length, 1);
   assert.match(errors[0]!.message, /Unrecognized key: "expectedVersion"/);
+});
+
+Deno.test("validateCommand() refuses U+0000 in a name, naming the field", () => {
+  assert.deepEqual(fieldErrors(() => validateCommand("CreateCategory", { name: "Toys\u0000" })), [
+    { field: "name", message: "Must not contain control characters" },
+  ]);
+  assert.deepEqual(
+    fieldErrors(() => validateCommand("CreateProduct", { name: "\u0000", price: "1", categoryId })),
+    [{ field: "name", message: "Must not contain control characters" }],
+  );
+});
+
+Deno.test("validateCommand() refuses C0, DEL and C1 controls inside any string field", () => {
+  const controls = ["\u0001", "\u0009", "\u000a", "\u000d", "\u001f", "\u007f", "\u0080", "\u009f"];
+  for (const control of controls) {
+    const shown = `U+${control.charCodeAt(0).toString(16).padStart(4, "0")}`;
+    assert.deepEqual(
+      fieldErrors(() =>
+        validateCommand("UpdateCategory", { id: categoryId, name: `A${control}B` })
+      ),
+      [{ field: "name", message: "Must not contain control characters" }],
+      `name with ${shown}`,
+    );
+    assert.deepEqual(
+      fieldErrors(() =>
+        validateCommand("UpdateProduct", {
+          id: `${productId}${control}`,
+          name: `Pen${control}cil`,
+          price: `1${control}0`,
+          categoryId: `${control}${categoryId}`,
+        })
+      ),
+      [
+        { field: "id", message: "Must not contain control characters" },
+        { field: "name", message: "Must not contain control characters" },
+        { field: "price", message: "Must not contain control characters" },
+        { field: "categoryId", message: "Must not contain control characters" },
+      ],
+      `every field with ${shown}`,
+    );
+  }
+});
+
+Deno.test("validateCommand() trims line breaks and tabs around a name but refuses them inside", () => {
+  assert.deepEqual(validateCommand("CreateCategory", { name: "\tBooks\r\n" }), { name: "Books" });
+  assert.deepEqual(
+    fieldErrors(() => validateCommand("CreateCategory", { name: "Books\nand more" })),
+    [{ field: "name", message: "Must not contain control characters" }],
+  );
+});
+
+Deno.test("validateCommand() keeps names that only look unusual", () => {
+  for (const name of ["Küche & Bad", "Ça va", "日本語の本", "Kite 🪁", "50% off", "a\u00a0b"]) {
+    assert.deepEqual(validateCommand("CreateCategory", { name }), { name }, name);
+  }
+});
+
+Deno.test("idempotencyKeyErrors() accepts no key or a plain one", () => {
+  assert.deepEqual(idempotencyKeyErrors(""), []);
+  assert.deepEqual(idempotencyKeyErrors("toys-1"), []);
+  assert.deepEqual(idempotencyKeyErrors("k".repeat(200)), []);
+});
+
+Deno.test("idempotencyKeyErrors() refuses a key with control characters or over 200 characters", () => {
+  for (const key of ["toys-1\u0000", "\u0000", "toys\n1", "toys-1\u007f", "\u0085toys"]) {
+    assert.deepEqual(
+      idempotencyKeyErrors(key),
+      [{ field: "idempotencyKey", message: "Must not contain control characters" }],
+      JSON.stringify(key),
+    );
+  }
+  assert.deepEqual(idempotencyKeyErrors("k".repeat(201)), [
+    { field: "idempotencyKey", message: "Must be at most 200 characters" },
+  ]);
 });
 
 Deno.test("InvalidCommandError names the command and every field in its message", () => {

@@ -4,7 +4,13 @@
  * with prefixed logs (the worker creates and migrates the databases), loads the
  * demo data once and prints where to look. Ctrl-C stops everything.
  */
-import { integerVar, parseEnv, redactUrl } from "@catalog/runtime";
+import {
+  DEVELOPMENT_JWT_SECRET,
+  integerVar,
+  parseEnv,
+  redactUrl,
+  signDevelopmentToken,
+} from "@catalog/runtime";
 import {
   dockerEngineAvailable,
   enablePlugins,
@@ -207,13 +213,26 @@ async function shutdown(code = 0): Promise<void> {
 Deno.addSignalListener("SIGINT", () => shutdown());
 Deno.addSignalListener("SIGTERM", () => shutdown());
 
+// Tokens of this run are signed with the secret the services verify with.
+const secret = env.AUTH_JWT_SECRET?.trim() || DEVELOPMENT_JWT_SECRET;
+const issued = { secret, issuer: env.AUTH_ISSUER?.trim(), audience: env.AUTH_AUDIENCE?.trim() };
 try {
-  const totals = await seedDemoData(stack!.graphqlUrl);
+  const seeder = await signDevelopmentToken({
+    ...issued,
+    subject: "demo-seed",
+    role: "catalog:write",
+  });
+  const totals = await seedDemoData(stack!.graphqlUrl, seeder);
   console.log(`Demo data: ${totals.categories} categories, ${totals.products} products.`);
 } catch (error) {
   console.warn(`Demo data not loaded: ${error instanceof Error ? error.message : error}`);
 }
 
+const writer = await signDevelopmentToken({
+  ...issued,
+  subject: "developer",
+  role: "catalog:write",
+});
 console.log(
   [
     "",
@@ -225,6 +244,15 @@ console.log(
     `  Command gRPC          localhost:${ports.command}`,
     `  Query gRPC            localhost:${ports.query}`,
     `  RabbitMQ management   ${await managementUiUrl()}`,
+    "",
+    "Reads need no token. Mutations need one with catalog:write; here is one for",
+    '"developer", valid 8 hours (more: deno task token -- --sub alice --role catalog:write):',
+    `  ${writer}`,
+    '  GraphiQL: paste into Headers  {"Authorization": "Bearer <token>"}',
+    `  curl:     curl -H "Authorization: Bearer $TOKEN" -H "content-type: application/json" \\`,
+    `              -d '{"query":"mutation { createCategory(input: {name: \\"Games\\"}) { id name } }"}' \\`,
+    `              http://localhost:${ports.gateway}/graphql`,
+    "",
     "Press Ctrl-C to stop.",
     "",
   ].join("\n"),

@@ -34,7 +34,9 @@ export const demoCatalog: { category: string; products: { name: string; price: n
  */
 export async function seedDemoData(
   graphqlUrl: string,
+  token: string,
 ): Promise<{ categories: number; products: number }> {
+  const asWriter = { token };
   for (const { category, products } of demoCatalog) {
     const created = await graphql<{ createCategory: { id: string } }>(
       graphqlUrl,
@@ -42,6 +44,7 @@ export async function seedDemoData(
         createCategory(input: { name: $name }, idempotencyKey: $key) { id }
       }`,
       { name: category, key: `demo:category:${category}` },
+      asWriter,
     );
     const categoryId = created.data?.createCategory.id;
     if (!categoryId) {
@@ -55,6 +58,7 @@ export async function seedDemoData(
                         idempotencyKey: $key) { id }
         }`,
         { ...product, categoryId, key: `demo:product:${category}:${product.name}` },
+        asWriter,
       );
       if (result.errors) {
         throw new Error(`Cannot seed product "${product.name}": ${JSON.stringify(result.errors)}`);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createCommandClient } from "@catalog/runtime";
-import { eventually, withSystem } from "@catalog/testkit";
+import { eventually, withSystem, writerToken } from "@catalog/testkit";
 
 interface Category {
   id: string;
@@ -236,7 +236,9 @@ Deno.test("the seed's mutations apply through HTTP and enforce the domain rules"
           } }`,
         );
         assert.equal(receipt.aggregateId, first.createCategory.id);
-        const client = createCommandClient(`localhost:${stack.ports.command}`);
+        const client = createCommandClient(`localhost:${stack.ports.command}`, {
+          metadata: { authorization: `Bearer ${writerToken}` },
+        });
         try {
           const direct = await client.CreateCategory({ name: "Dolls", idempotencyKey: "dolls-1" });
           const again = await client.CreateCategory({ name: " Dolls ", idempotencyKey: "dolls-1" });
@@ -411,7 +413,9 @@ Deno.test("the seed's mutations apply through HTTP and enforce the domain rules"
         const { createCategory: rack } = await data<{ createCategory: Category }>(
           'mutation { createCategory(input: { name: "Racks" }) { id } }',
         );
-        const client = createCommandClient(`localhost:${stack.ports.command}`);
+        const client = createCommandClient(`localhost:${stack.ports.command}`, {
+          metadata: { authorization: `Bearer ${writerToken}` },
+        });
         try {
           const request = { id: rack.id, name: "Wine racks", idempotencyKey: "racks-1" };
           const first = await client.UpdateCategory({ ...request, expectedVersion: 1 });

@@ -3,6 +3,7 @@ import { Buffer } from "node:buffer";
 import amqp from "amqplib";
 import postgres from "postgres";
 import { headers, partitionQueue, topology } from "@catalog/proto";
+import { amqpUserOf } from "@catalog/runtime";
 import { eventually, withSystem } from "@catalog/testkit";
 
 async function withChannel<T>(url: string, fn: (channel: amqp.Channel) => Promise<T>): Promise<T> {
@@ -95,6 +96,8 @@ Deno.test("faults lose nothing and duplicate nothing", async (t) => {
         await withChannel(amqpUrl, async (channel) => {
           channel.publish(topology.commandsExchange, "CreateCategory", Buffer.from("{not json"), {
             messageId: "malformed-1",
+            // As the command service's user, so the worker reads it (and finds no JSON).
+            userId: amqpUserOf(amqpUrl),
             type: "CreateCategory",
             contentType: "application/json",
             headers: { [headers.aggregateId]: crypto.randomUUID() },

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { withSystem } from "@catalog/testkit";
+import { withSystem, writerToken } from "@catalog/testkit";
 import { demoCatalog, seedDemoData } from "@catalog/dev";
 
 interface Category {
@@ -19,7 +19,7 @@ const demoProducts = demoCatalog.flatMap(({ category, products }) =>
 
 Deno.test("the seed's queries answer with the demo data through HTTP", async (t) => {
   await withSystem(async ({ stack, gql, data }) => {
-    const seeded = await seedDemoData(stack.graphqlUrl);
+    const seeded = await seedDemoData(stack.graphqlUrl, writerToken);
     assert.deepEqual(seeded, { categories: demoCatalog.length, products: demoProducts.length });
 
     const { categories } = await data<{ categories: (Category & { products: Product[] })[] }>(
@@ -301,7 +301,7 @@ Deno.test("the seed's queries answer with the demo data through HTTP", async (t)
     );
 
     await t.step("seeding again adds nothing", async () => {
-      assert.deepEqual(await seedDemoData(stack.graphqlUrl), seeded);
+      assert.deepEqual(await seedDemoData(stack.graphqlUrl, writerToken), seeded);
     });
   });
 });

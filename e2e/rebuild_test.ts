@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type DenoRun, runDeno, subscribeSse, withSystem } from "@catalog/testkit";
+import { type DenoRun, runDeno, subscribeSse, withSystem, writerToken } from "@catalog/testkit";
 import { graphql } from "@catalog/dev";
 
 /** Runs one of the deno.json tasks with the sandbox's environment. */
@@ -58,6 +58,7 @@ Deno.test("projections:rebuild under a stream of commands and reads fails no rea
           url,
           `mutation ($input: UpdateProductInput!) { ${mutation}(input: $input) { id: __typename } }`,
           { input: { id, price } },
+          { token: writerToken },
         );
         if (result.errors?.length) failures.push(`write: ${JSON.stringify(result.errors)}`);
         else updated.push(price);

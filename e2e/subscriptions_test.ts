@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { type SseSubscription, subscribeSse, type TestSystem, withSystem } from "@catalog/testkit";
+import {
+  type SseSubscription,
+  subscribeSse,
+  type TestSystem,
+  withSystem,
+  writerToken,
+} from "@catalog/testkit";
 
 interface Receipt {
   commandId: string;
@@ -204,7 +210,10 @@ Deno.test("two gateway processes both deliver every change, in the same order", 
           // Half the writes go through each gateway.
           await fetch(index % 2 === 0 ? first : second, {
             method: "POST",
-            headers: { "content-type": "application/json" },
+            headers: {
+              "content-type": "application/json",
+              authorization: `Bearer ${writerToken}`,
+            },
             body: JSON.stringify({
               query: "mutation ($name: String!) { createCategory(input: { name: $name }) { id } }",
               variables: { name },

@@ -1,7 +1,9 @@
 /**
  * Client-side load for the fault scenarios: GraphQL requests over HTTP, each
  * with its own deadline, sent by a bounded number of concurrent loops.
+ * Every request carries the test kit's writer token.
  */
+import { writerToken } from "@catalog/testkit";
 
 /** How one request ended, as a client sees it. */
 export type Outcome<T = Record<string, unknown>> =
@@ -31,7 +33,11 @@ export async function send<T = Record<string, unknown>>(
   try {
     const response = await fetch(url, {
       method: "POST",
-      headers: { "content-type": "application/json", accept: "application/json" },
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json",
+        authorization: `Bearer ${writerToken}`,
+      },
       body: JSON.stringify(request),
       signal,
     });

@@ -12,6 +12,7 @@ import {
   type Product,
 } from "@catalog/proto";
 import type { YogaLogger } from "graphql-yoga";
+import { signDevelopmentToken } from "@catalog/runtime/auth";
 import { defaultConfig, type GatewayConfig } from "./config.ts";
 import type { CommandCalls, QueryCalls } from "./context.ts";
 import { createGateway, type Gateway, type GatewayOptions } from "./gateway.ts";
@@ -441,8 +442,26 @@ export interface GraphQLResponse<T = Record<string, unknown>> {
   }[];
 }
 
-/** A gateway over fresh fake backends, logging into a recordingLogger(). */
-export function testGateway(options: Partial<GatewayOptions> = {}): TestGateway {
+/** The subject of the token testGateway()'s requests carry by default. */
+export const TEST_WRITER = "test-writer";
+
+/** A development token of TEST_WRITER with catalog:write, signed once. */
+export const writerToken: Promise<string> = signDevelopmentToken({
+  subject: TEST_WRITER,
+  role: "catalog:write",
+});
+
+/** Options of testGateway(): the gateway's, and the token its requests carry. */
+export type TestGatewayOptions = Partial<GatewayOptions> & {
+  /** Bearer token of every request; null sends none. Default: writerToken. */
+  token?: string | null;
+};
+
+/**
+ * A gateway over fresh fake backends, logging into a recordingLogger(); its
+ * requests carry a writer's token unless options.token says otherwise.
+ */
+export function testGateway(options: TestGatewayOptions = {}): TestGateway {
   const backends = new FakeBackends();
   const logger = recordingLogger();
   const gateway = createGateway({
@@ -454,10 +473,14 @@ export function testGateway(options: Partial<GatewayOptions> = {}): TestGateway 
     ...options,
   });
   async function gql<T>(query: string, variables?: Record<string, unknown>) {
+    const token = options.token === undefined ? await writerToken : options.token;
     const response = await gateway.fetch(
       new Request("http://localhost/graphql", {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: {
+          "content-type": "application/json",
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
         body: JSON.stringify({ query, variables }),
       }),
     );

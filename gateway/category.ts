@@ -9,7 +9,7 @@ import {
 } from "./command.ts";
 import { type ConnectionArgs, connectionOf, pageRequestOf } from "./connection.ts";
 import type { GatewayContext } from "./context.ts";
-import { pageOf, uuidOf } from "./validation.ts";
+import { MAX_CATEGORY_SEARCH_LENGTH, pageOf, searchTermOf, uuidOf } from "./validation.ts";
 
 type Mutation<Args> = Args & { idempotencyKey?: string | null };
 
@@ -36,7 +36,8 @@ async function searchCategories(
   args: { searchTerm: string },
   context: GatewayContext,
 ) {
-  return (await context.queries.ListCategories({ nameContains: args.searchTerm })).categories;
+  const nameContains = searchTermOf(args.searchTerm, MAX_CATEGORY_SEARCH_LENGTH);
+  return (await context.queries.ListCategories({ nameContains })).categories;
 }
 
 async function categoriesPaginated(

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
-import { fieldErrorsMetadataKey, grpc } from "@catalog/proto";
-import { serviceError, testGateway } from "./_testing.ts";
+import {
+  fieldErrorsMetadataKey,
+  grpc,
+  listTooLongMetadataKey,
+  statusOriginMetadataKey,
+} from "@catalog/proto";
+import { serviceError, testGateway, writerToken } from "./_testing.ts";
 
 const missing = "00000000-0000-4000-8000-000000000000";
 
@@ -144,7 +149,8 @@ Deno.test("createCategory(input) sends one command and returns the category", as
   const [create] = backends.callsOf("CreateCategory");
   assert.deepEqual(create!.request, { name: "  Toys ", idempotencyKey: "k-1" });
   assert.equal(create!.options?.timeoutMs, 5000);
-  assert.equal(create!.options?.metadata?.["x-actor"], "anonymous");
+  assert.equal(create!.options?.metadata?.authorization, `Bearer ${await writerToken}`);
+  assert.equal(create!.options?.metadata?.["x-actor"], undefined);
   const [wait] = backends.callsOf("WaitForCommand");
   assert.equal((wait!.request as { timeoutMs: number }).timeoutMs, 50);
   assert.ok(wait!.options!.timeoutMs! > 50);
@@ -439,4 +445,90 @@ Deno.test("submitCreateCategory(input) reports an unreachable command service", 
     'mutation { submitCreateCategory(input: { name: "Toys" }) { commandId } }',
   );
   assert.equal(result.errors?.[0]?.extensions?.code, "SERVICE_UNAVAILABLE");
+});
+
+/** The query service's refusal of an unpaged list, with its trailers. */
+function listRefused(details: string, list: Record<string, unknown>): Error {
+  return serviceError(grpc.status.FAILED_PRECONDITION, details, {
+    [statusOriginMetadataKey]: "catalog.v1.QueryService",
+    [listTooLongMetadataKey]: JSON.stringify(list),
+  });
+}
+
+Deno.test("searchCategories(searchTerm) refuses a term longer than any category name", async () => {
+  const { backends, gql, gqlData } = testGateway();
+  const result = await gql(`{ searchCategories(searchTerm: "${"k".repeat(101)}") { id } }`);
+  assert.equal(result.errors?.length, 1);
+  assert.equal(
+    result.errors?.[0]?.message,
+    "Cannot run the request: searchTerm: Must be at most 100 characters",
+  );
+  assert.deepEqual(result.errors?.[0]?.extensions, {
+    code: "INVALID_ARGUMENT",
+    fields: [{ field: "searchTerm", message: "Must be at most 100 characters" }],
+  });
+  assert.equal(backends.callsOf("ListCategories").length, 0);
+  const longest = "k".repeat(100);
+  const data = await gqlData(`{ searchCategories(searchTerm: "${longest}") { id } }`);
+  assert.deepEqual(data, { searchCategories: [] });
+  assert.deepEqual(backends.callsOf("ListCategories")[0]!.request, { nameContains: longest });
+});
+
+Deno.test("categories fails with LIST_TOO_LONG naming categoriesConnection when the query service refuses the list", async () => {
+  const { backends, gql } = testGateway();
+  backends.addCategory("Books");
+  backends.failures.set(
+    "ListCategories",
+    listRefused(
+      "Cannot list categories: more than 1000 match; page through them with PageCategories",
+      {
+        entity: "categories",
+        limit: 1000,
+      },
+    ),
+  );
+  for (const query of ["{ categories { id } }", '{ searchCategories(searchTerm: "o") { id } }']) {
+    const result = await gql(query);
+    assert.equal(result.data, null, query);
+    assert.equal(result.errors?.length, 1, query);
+    const [error] = result.errors!;
+    assert.equal(
+      error?.message,
+      "Cannot list categories: more than 1000 match, the most an unpaged list answers; " +
+        "page through them with categoriesConnection",
+    );
+    assert.deepEqual(error?.extensions, {
+      code: "LIST_TOO_LONG",
+      limit: 1000,
+      connection: "categoriesConnection",
+    });
+  }
+});
+
+Deno.test("Category.products fails with LIST_TOO_LONG when the listed categories' products are too many together", async () => {
+  const { backends, gql } = testGateway();
+  const books = backends.addCategory("Books");
+  const toys = backends.addCategory("Toys");
+  backends.failures.set(
+    "ListProducts",
+    listRefused("Cannot list the products of 2 categories", {
+      entity: "products",
+      limit: 1000,
+      categoryCount: 2,
+    }),
+  );
+  const result = await gql("{ categories { name products { name } } }");
+  assert.equal(result.data, null);
+  assert.equal(result.errors?.length, 1);
+  assert.equal(
+    result.errors?.[0]?.message,
+    "Cannot list the products of 2 categories at once: together they have more than 1000, the " +
+      "most an unpaged list answers; page through each category's products with " +
+      "productsConnection(filter: { categoryId })",
+  );
+  assert.equal(result.errors?.[0]?.extensions?.code, "LIST_TOO_LONG");
+  // One call for both categories, whose limit counts their products together.
+  assert.deepEqual(backends.callsOf("ListProducts").map((call) => call.request), [
+    { categoryIds: [books.id, toys.id] },
+  ]);
 });

@@ -7,6 +7,7 @@ import type {
   QueryClient,
   QueryRequests,
 } from "@catalog/proto";
+import type { Identity } from "@catalog/runtime";
 import { BatchLoader } from "./batch_loader.ts";
 import type { GatewayConfig } from "./config.ts";
 import { type Backend, translateGrpcError } from "./grpc_errors.ts";
@@ -24,6 +25,10 @@ export interface GatewayContext {
   queries: QueryCalls;
   config: GatewayConfig;
   loaders: Loaders;
+  /** The caller its token names; undefined when it sent none. */
+  identity?: Identity;
+  /** Whether reads need no token (AUTH_PUBLIC_READS). */
+  publicReads: boolean;
 }
 
 /** Per-request batch loaders; see BatchLoader. */
@@ -111,16 +116,18 @@ function header(request: Request, name: string): string | undefined {
 
 /**
  * The gRPC metadata of the calls made for one HTTP request: its
- * x-correlation-id (or a new UUID), its x-actor (or "anonymous") and its
- * traceparent if it has one.
+ * x-correlation-id (or a new UUID), its traceparent if it has one, and the
+ * caller's bearer token, which the command and query services verify again.
+ * Who the caller is comes only from that token: an x-actor header is never
+ * forwarded.
  */
-export function callMetadata(request: Request): Record<string, string> {
+export function callMetadata(request: Request, token?: string): Record<string, string> {
   const metadata: Record<string, string> = {
     "x-correlation-id": header(request, "x-correlation-id") ?? crypto.randomUUID(),
-    "x-actor": header(request, "x-actor") ?? "anonymous",
   };
   const traceparent = header(request, "traceparent");
   if (traceparent) metadata.traceparent = traceparent;
+  if (token) metadata.authorization = `Bearer ${token}`;
   return metadata;
 }
 
@@ -159,6 +166,7 @@ export function createContext(
   options: ContextOptions,
   request: Request,
   metadata: Record<string, string> = callMetadata(request),
+  identity?: Identity,
 ): GatewayContext {
   const defaults: CallOptions = { timeoutMs: options.config.grpcDeadlineMs, metadata };
   const queries = bind(options.queries, queryMethods, "query", defaults);
@@ -167,5 +175,7 @@ export function createContext(
     queries,
     config: options.config,
     loaders: createLoaders(queries),
+    ...(identity ? { identity } : {}),
+    publicReads: options.config.auth.publicReads,
   };
 }

@@ -1,11 +1,21 @@
-import { createSchema, createYoga, type LogLevel, type YogaLogger } from "graphql-yoga";
+import {
+  createSchema,
+  createYoga,
+  type LogLevel,
+  type Plugin,
+  type YogaLogger,
+} from "graphql-yoga";
 import { useGraphQlJit } from "@envelop/graphql-jit";
-import { Kind } from "graphql";
+import { useDisableIntrospection } from "@graphql-yoga/plugin-disable-introspection";
+import { usePersistedOperations } from "@graphql-yoga/plugin-persisted-operations";
+import { GraphQLError, Kind } from "graphql";
 import { grpc, serviceNames } from "@catalog/proto";
 import {
   createHealthClient,
+  createVerifier,
   type HealthClient,
   healthResponse,
+  type Identity,
   type ReadinessCheck,
   readinessResponse,
   version,
@@ -16,6 +26,15 @@ import type { GatewayConfig } from "./config.ts";
 import { callMetadata, type CommandCalls, createContext, type QueryCalls } from "./context.ts";
 import type { Backend } from "./grpc_errors.ts";
 import type { ChangeSource } from "./change_feed.ts";
+import {
+  accessPlugin,
+  type ClientInfo,
+  clientKey,
+  createDoor,
+  onBodyEnd,
+  SubscriptionCaps,
+} from "./edge.ts";
+import { limitPlugins } from "./limits.ts";
 import { productResolvers } from "./product.ts";
 import { typeDefs } from "./schema.ts";
 import { subscriptionResolvers } from "./subscriptions.ts";
@@ -65,12 +84,22 @@ export interface GatewayOptions {
   changes?: ChangeSource;
   /** Changes a subscription may have waiting for its client. Default SUBSCRIPTION_BUFFER (256). */
   subscriptionBufferSize?: number;
+  /**
+   * Operations clients may send by sha256 hash (see persisted_operations.ts);
+   * config.persistedOperationsRequired refuses every other one.
+   */
+  persistedOperations?: ReadonlyMap<string, string>;
+  /** Where unexpected errors are logged with their reference id. Default: yoga's logger. */
+  logError?: (line: string) => void;
 }
 
 /** The HTTP handler of the gateway, ready for `Deno.serve`. */
 export interface Gateway {
-  /** Answers /graphql (GraphiQL for a browser), /health and /ready. */
-  fetch(request: Request): Promise<Response>;
+  /**
+   * Answers /graphql (GraphiQL for a browser), /health and /ready; client
+   * names the remote address that anonymous rate limits count by.
+   */
+  fetch(request: Request, client?: ClientInfo): Promise<Response>;
 }
 
 const HEALTH_CHECK_TIMEOUT_MS = 1000;
@@ -109,8 +138,47 @@ export function createGateway(options: GatewayOptions): Gateway {
   const checkBackend = options.checkBackend ?? defaultCheckBackend(config);
   const now = options.now ?? (() => new Date());
 
-  // Beside each request, serveGraphql() hands yoga the metadata of its calls.
-  const yoga = createYoga<{ callMetadata?: Record<string, string> }>({
+  const logError = options.logError ?? ((line: string) => yoga.logger.error(line));
+  const door = createDoor({
+    verify: createVerifier(config.auth),
+    maxBodyBytes: config.maxBodyBytes,
+    rateLimitPerMinute: config.rateLimitPerMinute,
+  });
+  const persisted = options.persistedOperations;
+  const persistedOnly = {
+    message:
+      "Cannot run an operation that is not persisted: send only extensions.persistedQuery.sha256Hash",
+    extensions: { code: "PERSISTED_QUERY_REQUIRED", http: { status: 400 } },
+  };
+  // deno-lint-ignore no-explicit-any
+  const security: Plugin<any>[] = [
+    ...limitPlugins(config.limits),
+    accessPlugin() as Plugin,
+    ...(config.introspection ? [] : [useDisableIntrospection()]),
+    ...(persisted || config.persistedOperationsRequired
+      ? [usePersistedOperations({
+        getPersistedOperation: (hash) => persisted?.get(hash) ?? null,
+        allowArbitraryOperations: !config.persistedOperationsRequired,
+        customErrors: {
+          notFound: {
+            message: "Cannot find a persisted operation with this hash",
+            extensions: { code: "PERSISTED_QUERY_NOT_FOUND", http: { status: 400 } },
+          },
+          keyNotFound: persistedOnly,
+          persistedQueryOnly: persistedOnly,
+        },
+      }) as Plugin]
+      : []),
+  ];
+  const origins = new Set(config.corsOrigins);
+  const subscriptions = new SubscriptionCaps(
+    config.subscriptionsPerClient,
+    config.subscriptionsMax,
+  );
+
+  // Beside each request, serveGraphql() hands yoga the metadata of its calls
+  // and the caller its token names.
+  const yoga = createYoga<{ callMetadata?: Record<string, string>; identity?: Identity }>({
     schema: createSchema({
       typeDefs,
       resolvers: [
@@ -124,9 +192,54 @@ export function createGateway(options: GatewayOptions): Gateway {
       ],
     }),
     context: (initial) =>
-      createContext({ commands, queries, config }, initial.request, initial.callMetadata),
+      createContext(
+        { commands, queries, config },
+        initial.request,
+        initial.callMetadata,
+        initial.identity,
+      ),
     graphqlEndpoint: "/graphql",
-    graphiql: { title: "Catalog GraphiQL", defaultQuery },
+    graphiql: config.graphiql ? { title: "Catalog GraphiQL", defaultQuery } : false,
+    // Only the listed origins get CORS headers: a page of any other site can
+    // neither read answers nor send a request that needs a preflight.
+    cors: (request) => {
+      const origin = request.headers.get("origin");
+      if (!origin || !origins.has(origin)) return false;
+      return {
+        origin: [origin],
+        credentials: false,
+        methods: ["GET", "POST"],
+        allowedHeaders: ["authorization", "content-type", "x-correlation-id", "traceparent"],
+        exposedHeaders: ["x-correlation-id", "retry-after"],
+        maxAge: 600,
+      };
+    },
+    maskedErrors: {
+      // An unexpected error shows the client only a reference; the log has the rest.
+      maskError(error) {
+        const original = error instanceof GraphQLError ? error.originalError : error;
+        if (error instanceof GraphQLError && (!original || original instanceof GraphQLError)) {
+          return error;
+        }
+        const reference = crypto.randomUUID();
+        logError(
+          `Unexpected error ${reference}: ${
+            original instanceof Error ? original.stack ?? original.message : String(original)
+          }`,
+        );
+        return new GraphQLError(`Unexpected error (reference ${reference})`, {
+          ...(error instanceof GraphQLError
+            ? {
+              nodes: error.nodes,
+              source: error.source,
+              positions: error.positions,
+              path: error.path,
+            }
+            : {}),
+          extensions: { code: "INTERNAL_SERVER_ERROR", reference },
+        });
+      },
+    },
     // GraphiQL's assets come inlined from the package, never from a CDN. The
     // package (a 9 MB bundle, about 35 MB of heap) is loaded on the first page
     // asked for, not by every gateway that never serves one.
@@ -135,6 +248,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     landingPage: false,
     logging: options.logging ?? true,
     plugins: [
+      ...security,
       // Queries and mutations run as JavaScript compiled once per document
       // (documents come from yoga's parser cache, so a repeated query compiles
       // once): a list of products costs the executor several times less.
@@ -189,19 +303,34 @@ export function createGateway(options: GatewayOptions): Gateway {
     return readinessResponse(identity, { command, query, workers });
   }
 
-  async function serveGraphql(request: Request): Promise<Response> {
+  async function serveGraphql(request: Request, client?: ClientInfo): Promise<Response> {
     // Every call made for this request carries one correlation id, which the
     // client gets back even when it did not choose it.
-    const metadata = callMetadata(request);
+    const admitted = await door(request, client);
+    const metadata = callMetadata(
+      request,
+      admitted instanceof Response ? undefined : admitted.token,
+    );
     const correlationId = metadata["x-correlation-id"]!;
-    // A fresh request, because yoga reads request.signal, and reading it on a
-    // Deno.serve request prints a warning about its legacy abort behaviour.
-    const forwarded = new Request(request.url, {
-      method: request.method,
-      headers: request.headers,
-      body: request.body,
-    });
-    const response = await yoga.fetch(forwarded, { callMetadata: metadata });
+    let response: Response;
+    if (admitted instanceof Response) response = admitted;
+    else {
+      // A request that may become an event stream takes a subscription's place first.
+      const streams = (request.headers.get("accept") ?? "").includes("text/event-stream");
+      const place = streams ? subscriptions.take(clientKey(admitted.identity, client)) : undefined;
+      if (place instanceof Response) response = place;
+      else {
+        response = await yoga.fetch(admitted.request, {
+          callMetadata: metadata,
+          ...(admitted.identity ? { identity: admitted.identity } : {}),
+        });
+        if (place) {
+          const isStream = response.headers.get("content-type")?.startsWith("text/event-stream");
+          if (isStream) response = onBodyEnd(response, place);
+          else place();
+        }
+      }
+    }
     try {
       response.headers.set("x-correlation-id", correlationId);
       return response;
@@ -218,7 +347,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   }
 
   return {
-    fetch(request) {
+    fetch(request, client) {
       const { pathname } = new URL(request.url);
       const read = request.method === "GET" || request.method === "HEAD";
       if (read && pathname === "/health") return Promise.resolve(healthResponse(identity));
@@ -228,7 +357,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           new Response(null, { status: 302, headers: { location: "/graphql" } }),
         );
       }
-      return serveGraphql(request);
+      return serveGraphql(request, client);
     },
   };
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { grpc } from "@catalog/proto";
-import { serviceError, testGateway } from "./_testing.ts";
+import { serviceError, testGateway, writerToken } from "./_testing.ts";
 
 const fixedClock = () => new Date("2026-05-06T07:08:09.000Z");
 
@@ -178,8 +178,9 @@ Deno.test("createGateway() fetches the products of a category list in one call",
   assert.equal(backends.callsOf("GetCategories").length, 0);
 });
 
-Deno.test("createGateway() passes correlation id, actor and traceparent to gRPC", async () => {
+Deno.test("createGateway() passes correlation id, token and traceparent to gRPC, never x-actor", async () => {
   const { gateway, backends } = testGateway();
+  const token = await writerToken;
   const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
   const response = await gateway.fetch(
     new Request("http://localhost/graphql", {
@@ -188,6 +189,7 @@ Deno.test("createGateway() passes correlation id, actor and traceparent to gRPC"
         "content-type": "application/json",
         "x-correlation-id": "req-42",
         "x-actor": "alice",
+        authorization: `Bearer ${token}`,
         traceparent,
       },
       body: JSON.stringify({ query: "{ categories { id } }" }),
@@ -198,11 +200,11 @@ Deno.test("createGateway() passes correlation id, actor and traceparent to gRPC"
   const [call] = backends.callsOf("ListCategories");
   assert.deepEqual(call!.options, {
     timeoutMs: 5000,
-    metadata: { "x-correlation-id": "req-42", "x-actor": "alice", traceparent },
+    metadata: { "x-correlation-id": "req-42", authorization: `Bearer ${token}`, traceparent },
   });
 });
 
-Deno.test("createGateway() makes up a correlation id and an anonymous actor", async () => {
+Deno.test("createGateway() makes up a correlation id and forwards no token for an anonymous read", async () => {
   const { gateway, backends } = testGateway();
   const response = await gateway.fetch(
     new Request("http://localhost/graphql", {
@@ -217,7 +219,6 @@ Deno.test("createGateway() makes up a correlation id and an anonymous actor", as
   const [call] = backends.callsOf("ListCategories");
   assert.deepEqual(call!.options?.metadata, {
     "x-correlation-id": correlationId,
-    "x-actor": "anonymous",
   });
 });
 
@@ -226,17 +227,26 @@ Deno.test("createGateway() masks an unexpected error and logs it", async () => {
   backends.failures.set("ListCategories", new Error("connection pool exhausted at 10.0.0.7"));
   const result = await gql("{ categories { id } }");
   assert.equal(result.data, null);
-  assert.equal(result.errors?.[0]?.message, "Unexpected error.");
+  const reference = result.errors?.[0]?.extensions?.reference;
+  assert.match(String(reference), /^[0-9a-f-]{36}$/);
+  assert.equal(result.errors?.[0]?.message, `Unexpected error (reference ${reference})`);
   assert.equal(result.errors?.[0]?.extensions?.code, "INTERNAL_SERVER_ERROR");
   assert.doesNotMatch(JSON.stringify(result), /10\.0\.0\.7/);
-  assert.ok(logger.errors.some((error) => String(error).includes("connection pool exhausted")));
+  // The log line carries the same reference and the whole story.
+  assert.ok(
+    logger.errors.some((error) =>
+      String(error).includes(String(reference)) &&
+      String(error).includes("connection pool exhausted")
+    ),
+  );
 });
 
 Deno.test("createGateway() masks an unexpected gRPC status", async () => {
   const { backends, gql } = testGateway();
   backends.failures.set("ListProducts", serviceError(grpc.status.INTERNAL, "relation missing"));
   const result = await gql("{ products { id } }");
-  assert.equal(result.errors?.[0]?.message, "Unexpected error.");
+  assert.match(result.errors?.[0]?.message ?? "", /^Unexpected error \(reference [0-9a-f-]{36}\)$/);
+  assert.doesNotMatch(JSON.stringify(result), /relation missing/);
 });
 
 Deno.test("createGateway() reports an unreachable query service", async () => {

@@ -4,6 +4,8 @@ import {
   type FieldError,
   fieldErrorsMetadataKey,
   grpc,
+  type ListTooLong,
+  listTooLongMetadataKey,
   statusOriginMetadataKey,
 } from "@catalog/proto";
 import { isLostConnection } from "@catalog/runtime";
@@ -53,12 +55,64 @@ function first(metadata: MetadataLike | undefined, key: string): string | undefi
   return value === undefined ? undefined : String(value);
 }
 
+/** The paginated field that serves each kind of list page by page. */
+const connectionFields = {
+  products: "productsConnection",
+  categories: "categoriesConnection",
+} as const;
+
+function isCount(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) > 0;
+}
+
+/** The list a query service refused as too long, from its trailer; undefined if it has none. */
+function listTooLongOf(error: ServiceErrorLike): ListTooLong | undefined {
+  const value = first(error.metadata, listTooLongMetadataKey);
+  if (value === undefined) return undefined;
+  try {
+    const list: unknown = JSON.parse(value);
+    if (typeof list !== "object" || list === null) return undefined;
+    const { entity, limit, categoryCount } = list as Record<string, unknown>;
+    if (entity !== "products" && entity !== "categories") return undefined;
+    if (!isCount(limit)) return undefined;
+    if (categoryCount !== undefined && !isCount(categoryCount)) return undefined;
+    return { entity, limit, ...(categoryCount === undefined ? {} : { categoryCount }) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * LIST_TOO_LONG, in the words of the GraphQL API: the seed's unpaged lists
+ * answer at most `limit` rows, and the message names the connection field
+ * that pages through the same rows.
+ */
+function listTooLongError(list: ListTooLong): GraphQLError {
+  const connection = connectionFields[list.entity];
+  const most = `more than ${list.limit}, the most an unpaged list answers`;
+  const count = list.categoryCount;
+  const byCategory = `${connection}(filter: { categoryId })`;
+  const message = count === undefined
+    ? `Cannot list ${list.entity}: more than ${list.limit} match, the most an unpaged list ` +
+      `answers; page through them with ${connection}`
+    : count === 1
+    ? `Cannot list the products of the category: it has ${most}; ` +
+      `page through them with ${byCategory}`
+    : `Cannot list the products of ${count} categories at once: together they have ${most}; ` +
+      `page through each category's products with ${byCategory}`;
+  return new GraphQLError(message, {
+    extensions: { code: "LIST_TOO_LONG", limit: list.limit, connection },
+  });
+}
+
 /**
  * Turns a failed gRPC call into the GraphQL error a client is meant to see:
- * INVALID_ARGUMENT (with the offending fields), NOT_FOUND,
- * COMMAND_OUTCOME_UNKNOWN (with the commandId) when a command may have been
- * queued but the call did not say so, or SERVICE_UNAVAILABLE when the
- * backend cannot be reached in time. What a client sees never comes from the
+ * INVALID_ARGUMENT (with the offending fields), NOT_FOUND, LIST_TOO_LONG
+ * (with the connection field to page through instead) for an unpaged list
+ * longer than the query service answers, COMMAND_OUTCOME_UNKNOWN (with the
+ * commandId) when a command may have been queued but the call did not say
+ * so, or SERVICE_UNAVAILABLE when the backend cannot be reached or answer in
+ * time. What a client sees never comes from the
  * client library (whose messages name internal addresses), only from the
  * catalog's services or from here. Anything else is returned unchanged, so
  * that yoga masks it as "Unexpected error." and logs it. The gRPC error is
@@ -81,6 +135,10 @@ export function translateGrpcError(error: unknown, backend: Backend): unknown {
       return new GraphQLError(details, {
         extensions: { code: "NOT_FOUND" },
       });
+    case grpc.status.FAILED_PRECONDITION: {
+      const list = fromService ? listTooLongOf(error) : undefined;
+      return list ? listTooLongError(list) : error;
+    }
     case grpc.status.UNKNOWN:
       if (fromService && commandId) {
         return new GraphQLError(details, {
@@ -90,6 +148,11 @@ export function translateGrpcError(error: unknown, backend: Backend): unknown {
       return error;
   }
   if (fromService && error.code === grpc.status.UNAVAILABLE) {
+    return new GraphQLError(details, { extensions: { code: "SERVICE_UNAVAILABLE" } });
+  }
+  if (fromService && !commandId && error.code === grpc.status.DEADLINE_EXCEEDED) {
+    // The service stopped its own work in time (the query service's statement
+    // timeout), and says so in words meant for the caller.
     return new GraphQLError(details, { extensions: { code: "SERVICE_UNAVAILABLE" } });
   }
   const deadline = error.code === grpc.status.DEADLINE_EXCEEDED;

@@ -4,6 +4,7 @@ import {
   commandIdMetadataKey,
   fieldErrorsMetadataKey,
   grpc,
+  listTooLongMetadataKey,
   statusOriginMetadataKey,
 } from "@catalog/proto";
 import { serviceError } from "./_testing.ts";
@@ -113,4 +114,98 @@ Deno.test("translateGrpcError() leaves other errors to be masked", () => {
   assert.equal(translateGrpcError(unknown, "command"), unknown);
   const bug = new TypeError("x is undefined");
   assert.equal(translateGrpcError(bug, "query"), bug);
+});
+
+/** A query service's refusal of an unpaged list, as the service sends it. */
+function listTooLong(list: Record<string, unknown>, origin = true): Error {
+  return serviceError(grpc.status.FAILED_PRECONDITION, "Cannot list products: more than 1000", {
+    ...(origin ? { [statusOriginMetadataKey]: "catalog.v1.QueryService" } : {}),
+    [listTooLongMetadataKey]: JSON.stringify(list),
+  });
+}
+
+Deno.test("translateGrpcError() turns a list refused as too long into LIST_TOO_LONG naming the connection", () => {
+  const products = translateGrpcError(listTooLong({ entity: "products", limit: 1000 }), "query");
+  assert.ok(products instanceof GraphQLError);
+  assert.equal(
+    products.message,
+    "Cannot list products: more than 1000 match, the most an unpaged list answers; " +
+      "page through them with productsConnection",
+  );
+  assert.deepEqual(products.extensions, {
+    code: "LIST_TOO_LONG",
+    limit: 1000,
+    connection: "productsConnection",
+  });
+  const categories = translateGrpcError(listTooLong({ entity: "categories", limit: 50 }), "query");
+  assert.ok(categories instanceof GraphQLError);
+  assert.equal(
+    categories.message,
+    "Cannot list categories: more than 50 match, the most an unpaged list answers; " +
+      "page through them with categoriesConnection",
+  );
+  assert.deepEqual(categories.extensions, {
+    code: "LIST_TOO_LONG",
+    limit: 50,
+    connection: "categoriesConnection",
+  });
+});
+
+Deno.test("translateGrpcError() says a category's products are paged by categoryId", () => {
+  const one = translateGrpcError(
+    listTooLong({ entity: "products", limit: 1000, categoryCount: 1 }),
+    "query",
+  );
+  assert.ok(one instanceof GraphQLError);
+  assert.equal(
+    one.message,
+    "Cannot list the products of the category: it has more than 1000, the most an unpaged list " +
+      "answers; page through them with productsConnection(filter: { categoryId })",
+  );
+  const several = translateGrpcError(
+    listTooLong({ entity: "products", limit: 1000, categoryCount: 12 }),
+    "query",
+  );
+  assert.ok(several instanceof GraphQLError);
+  assert.equal(
+    several.message,
+    "Cannot list the products of 12 categories at once: together they have more than 1000, the " +
+      "most an unpaged list answers; page through each category's products with " +
+      "productsConnection(filter: { categoryId })",
+  );
+  assert.deepEqual(several.extensions, {
+    code: "LIST_TOO_LONG",
+    limit: 1000,
+    connection: "productsConnection",
+  });
+});
+
+Deno.test("translateGrpcError() leaves a FAILED_PRECONDITION to be masked unless the query service explains it", () => {
+  const cases = [
+    serviceError(grpc.status.FAILED_PRECONDITION, "something else", {
+      [statusOriginMetadataKey]: "catalog.v1.QueryService",
+    }),
+    listTooLong({ entity: "products", limit: 1000 }, false),
+    listTooLong({ entity: "orders", limit: 1000 }),
+    listTooLong({ entity: "products", limit: -1 }),
+    listTooLong({ entity: "products", limit: 10, categoryCount: "two" }),
+    serviceError(grpc.status.FAILED_PRECONDITION, "x", {
+      [statusOriginMetadataKey]: "catalog.v1.QueryService",
+      [listTooLongMetadataKey]: "{oops",
+    }),
+  ];
+  for (const error of cases) assert.equal(translateGrpcError(error, "query"), error);
+});
+
+Deno.test("translateGrpcError() passes on a read the query service stopped at its statement timeout", () => {
+  const details = "Cannot answer ListProducts: the read took longer than 4000 ms and was stopped";
+  const error = translateGrpcError(
+    serviceError(grpc.status.DEADLINE_EXCEEDED, details, {
+      [statusOriginMetadataKey]: "catalog.v1.QueryService",
+    }),
+    "query",
+  );
+  assert.ok(error instanceof GraphQLError);
+  assert.equal(error.message, details);
+  assert.deepEqual(error.extensions, { code: "SERVICE_UNAVAILABLE" });
 });

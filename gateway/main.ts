@@ -9,26 +9,37 @@ import {
   createCommandClient,
   createQueryClient,
   runService,
+  signDevelopmentToken,
   StopSteps,
 } from "@catalog/runtime";
 import { GrpcChangeSource } from "./change_feed.ts";
 import { type GatewayConfig, parseConfig } from "./config.ts";
 import { createGateway } from "./gateway.ts";
+import { loadPersistedOperations } from "./persisted_operations.ts";
 
 /** How long running requests may take to finish once stopping begins. */
 const STOP_LIMIT_MS = 10_000;
 
-function start(config: GatewayConfig) {
+async function start(config: GatewayConfig) {
+  const persistedOperations = config.persistedOperationsFile
+    ? await loadPersistedOperations(config.persistedOperationsFile)
+    : undefined;
   const clientOptions = { connectWaitMs: config.grpcConnectWaitMs };
   const commands = createCommandClient(config.commandServiceAddress, clientOptions);
   const queries = createQueryClient(config.queryServiceAddress, clientOptions);
   // One WatchChanges stream for all of this process's subscriptions, started
-  // at once so that the first subscriber need not wait for it.
-  const changes = new GrpcChangeSource(createChangeFeedClient(config.queryServiceAddress), {
+  // at once so that the first subscriber need not wait for it. When reads
+  // need a token, the stream carries the gateway's own.
+  const feedToken = await gatewayReadToken(config);
+  const feed = createChangeFeedClient(config.queryServiceAddress, {
+    metadata: (): Record<string, string> =>
+      feedToken.current ? { authorization: `Bearer ${feedToken.current}` } : {},
+  });
+  const changes = new GrpcChangeSource(feed, {
     readyTimeoutMs: config.grpcDeadlineMs,
   });
   changes.ready().catch(() => {});
-  const gateway = createGateway({ commands, queries, config, changes });
+  const gateway = createGateway({ commands, queries, config, changes, persistedOperations });
 
   const { host, port, commandServiceAddress, queryServiceAddress } = config;
   let server: Deno.HttpServer;
@@ -43,7 +54,10 @@ function start(config: GatewayConfig) {
             `and the query service at ${queryServiceAddress}`,
         );
       },
-    }, (request) => gateway.fetch(request));
+    }, (request, info) => {
+      const address = info.remoteAddr.transport === "tcp" ? info.remoteAddr.hostname : undefined;
+      return gateway.fetch(request, { address });
+    });
   } catch (error) {
     if (error instanceof Deno.errors.AddrInUse) {
       throw new Error(
@@ -64,6 +78,7 @@ function start(config: GatewayConfig) {
     stop() {
       stopping ??= (async () => {
         // Subscriptions complete now; their clients may go on with another gateway.
+        feedToken.stop();
         await steps.step("the subscriptions to end", () => changes.close());
         await steps.step("the requests in hand", () => server.shutdown());
         // The gRPC connections are left for the exit to close: closing them
@@ -76,10 +91,43 @@ function start(config: GatewayConfig) {
   };
 }
 
+/** How long a token the gateway signs for itself lives; it is renewed at half that. */
+const OWN_TOKEN_HOURS = 24;
+
+/**
+ * The token of the gateway's change-feed stream: none while reads are
+ * public; GATEWAY_QUERY_TOKEN if set; else one it signs with the HS256
+ * secret, renewed before it expires.
+ */
+async function gatewayReadToken(config: GatewayConfig) {
+  const token = { current: undefined as string | undefined, stop: () => {} };
+  if (config.auth.publicReads) return token;
+  if (config.queryServiceToken) {
+    token.current = config.queryServiceToken;
+    return token;
+  }
+  const sign = () =>
+    signDevelopmentToken({
+      subject: "catalog-gateway",
+      role: "catalog:read",
+      secret: config.auth.jwtSecret,
+      expiresIn: `${OWN_TOKEN_HOURS}h`,
+      ...(config.auth.issuer ? { issuer: config.auth.issuer } : {}),
+      ...(config.auth.audience ? { audience: config.auth.audience } : {}),
+    });
+  token.current = await sign();
+  const timer = setInterval(() => {
+    sign().then((renewed) => token.current = renewed);
+  }, OWN_TOKEN_HOURS * 1_800_000);
+  Deno.unrefTimer(timer);
+  token.stop = () => clearInterval(timer);
+  return token;
+}
+
 await runService({
   service: "gateway",
   label: "the gateway",
   parseConfig,
-  start: (config) => Promise.resolve().then(() => start(config)),
+  start,
   stopLimitMs: STOP_LIMIT_MS,
 });

@@ -16,7 +16,15 @@ import {
 } from "./command.ts";
 import { type ConnectionArgs, connectionOf, pageRequestOf } from "./connection.ts";
 import type { GatewayContext } from "./context.ts";
-import { decimalOf, floatOf, pageOf, priceRangeOf, uuidOf } from "./validation.ts";
+import {
+  decimalOf,
+  floatOf,
+  MAX_PRODUCT_SEARCH_LENGTH,
+  pageOf,
+  priceRangeOf,
+  searchTermOf,
+  uuidOf,
+} from "./validation.ts";
 
 type Mutation<Args> = Args & { idempotencyKey?: string | null };
 
@@ -39,7 +47,8 @@ async function products(_: unknown, _args: unknown, context: GatewayContext) {
 }
 
 async function searchProducts(_: unknown, args: { searchTerm: string }, context: GatewayContext) {
-  return (await context.queries.ListProducts({ nameContains: args.searchTerm })).products;
+  const nameContains = searchTermOf(args.searchTerm, MAX_PRODUCT_SEARCH_LENGTH);
+  return (await context.queries.ListProducts({ nameContains })).products;
 }
 
 async function productsPaginated(

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { fieldErrorsMetadataKey, grpc } from "@catalog/proto";
+import {
+  fieldErrorsMetadataKey,
+  grpc,
+  listTooLongMetadataKey,
+  statusOriginMetadataKey,
+} from "@catalog/proto";
 import { FakeBackends, serviceError, testGateway } from "./_testing.ts";
 
 const missing = "00000000-0000-4000-8000-000000000000";
@@ -467,4 +472,62 @@ Deno.test("Product.category shows a renamed category's new name once the rename 
     { id: kite.id },
   );
   assert.deepEqual(data.product.category, { name: "Games" });
+});
+
+Deno.test("searchProducts(searchTerm) refuses a term longer than any product name", async () => {
+  const { backends, gql, gqlData } = catalog();
+  const result = await gql(`{ searchProducts(searchTerm: "${"k".repeat(201)}") { id } }`);
+  assert.equal(result.errors?.length, 1);
+  assert.equal(
+    result.errors?.[0]?.message,
+    "Cannot run the request: searchTerm: Must be at most 200 characters",
+  );
+  assert.deepEqual(result.errors?.[0]?.extensions, {
+    code: "INVALID_ARGUMENT",
+    fields: [{ field: "searchTerm", message: "Must be at most 200 characters" }],
+  });
+  assert.equal(backends.callsOf("ListProducts").length, 0);
+  const longest = "k".repeat(200);
+  const data = await gqlData(`{ searchProducts(searchTerm: "${longest}") { id } }`);
+  assert.deepEqual(data, { searchProducts: [] });
+  assert.deepEqual(lastRequest(backends, "ListProducts"), { nameContains: longest });
+});
+
+Deno.test("products, searchProducts and productsByCategory fail with LIST_TOO_LONG naming productsConnection", async () => {
+  const { backends, gql, toys } = catalog();
+  const refusal = (list: Record<string, unknown>) =>
+    serviceError(grpc.status.FAILED_PRECONDITION, "Cannot list products: more than 1000 match", {
+      [statusOriginMetadataKey]: "catalog.v1.QueryService",
+      [listTooLongMetadataKey]: JSON.stringify(list),
+    });
+  backends.failures.set("ListProducts", refusal({ entity: "products", limit: 1000 }));
+  for (const query of ["{ products { id } }", '{ searchProducts(searchTerm: "o") { id } }']) {
+    const result = await gql(query);
+    assert.equal(result.data, null, query);
+    assert.equal(result.errors?.length, 1, query);
+    assert.equal(
+      result.errors?.[0]?.message,
+      "Cannot list products: more than 1000 match, the most an unpaged list answers; " +
+        "page through them with productsConnection",
+    );
+    assert.deepEqual(result.errors?.[0]?.extensions, {
+      code: "LIST_TOO_LONG",
+      limit: 1000,
+      connection: "productsConnection",
+    });
+  }
+  backends.failures.set(
+    "ListProducts",
+    refusal({ entity: "products", limit: 1000, categoryCount: 1 }),
+  );
+  const byCategory = await gql(
+    "query ($id: ID!) { productsByCategory(categoryId: $id) { id } }",
+    { id: toys.id },
+  );
+  assert.equal(
+    byCategory.errors?.[0]?.message,
+    "Cannot list the products of the category: it has more than 1000, the most an unpaged list " +
+      "answers; page through them with productsConnection(filter: { categoryId })",
+  );
+  assert.equal(byCategory.errors?.[0]?.extensions?.code, "LIST_TOO_LONG");
 });

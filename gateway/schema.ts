@@ -14,6 +14,12 @@ export const typeDefs = /* GraphQL */ `
     "Starts at 1 and grows with every change."
     version: Int!
     productCount: Int!
+    """
+    Every product of the category. The categories of one request share one
+    limit: LIST_TOO_LONG when their products number more than the query
+    service's MAX_LIST_ITEMS (1000 by default) together; page through them with
+    productsConnection(filter: { categoryId }).
+    """
     products: [Product!]!
   }
 
@@ -185,8 +191,16 @@ export const typeDefs = /* GraphQL */ `
     category(id: ID!): Category
     "Exact name, ignoring case."
     categoryByName(name: String!): Category
+    """
+    Every category, by name. An unpaged list: LIST_TOO_LONG when there are more
+    than the query service's MAX_LIST_ITEMS (1000 by default); page through
+    them with categoriesConnection.
+    """
     categories: [Category!]!
-    "Categories whose name contains the term, ignoring case."
+    """
+    Categories whose name contains the term (at most 100 characters), ignoring
+    case. An unpaged list, limited as categories is.
+    """
     searchCategories(searchTerm: String!): [Category!]!
     "page from 1, perPage from 1 to 100."
     categoriesPaginated(page: Int = 1, perPage: Int = 10): [Category!]!
@@ -197,13 +211,27 @@ export const typeDefs = /* GraphQL */ `
     product(id: ID!): Product
     "Exact name, ignoring case; the first match when several products share it."
     productByName(name: String!): Product
+    """
+    Every product, by name. An unpaged list: LIST_TOO_LONG when there are more
+    than the query service's MAX_LIST_ITEMS (1000 by default); page through
+    them with productsConnection.
+    """
     products: [Product!]!
-    "Products whose name contains the term, ignoring case."
+    """
+    Products whose name contains the term (at most 200 characters), ignoring
+    case. An unpaged list, limited as products is.
+    """
     searchProducts(searchTerm: String!): [Product!]!
     "page from 1, perPage from 1 to 100."
     productsPaginated(page: Int = 1, perPage: Int = 10): [Product!]!
+    """
+    The category's products. An unpaged list: LIST_TOO_LONG when it has more
+    than the query service's MAX_LIST_ITEMS (1000 by default), a limit it
+    shares with the other categories whose products the request lists; page
+    through them with productsConnection(filter: { categoryId }).
+    """
     productsByCategory(categoryId: ID!): [Product!]!
-    "Inclusive bounds; minPrice must not exceed maxPrice."
+    "Inclusive bounds; minPrice must not exceed maxPrice. An unpaged list, limited as products is."
     productsByPriceRange(minPrice: Float!, maxPrice: Float!): [Product!]!
     productStatistics: ProductStatistics!
     productExists(id: ID!): Boolean!

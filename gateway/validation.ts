@@ -19,6 +19,30 @@ export function invalidArguments(fields: FieldError[]): GraphQLError {
   });
 }
 
+/**
+ * Longest searchTerm of searchProducts: the longest name a product may have,
+ * since a longer term cannot be part of any name. The query service refuses
+ * a longer nameContains too.
+ */
+export const MAX_PRODUCT_SEARCH_LENGTH = 200;
+
+/** Longest searchTerm of searchCategories: the longest name a category may have. */
+export const MAX_CATEGORY_SEARCH_LENGTH = 100;
+
+/**
+ * A search term as given, if it is at most maxLength characters.
+ *
+ * @throws {GraphQLError} INVALID_ARGUMENT naming searchTerm if it is longer.
+ */
+export function searchTermOf(searchTerm: string, maxLength: number): string {
+  if (searchTerm.length > maxLength) {
+    throw invalidArguments([
+      { field: "searchTerm", message: `Must be at most ${maxLength} characters` },
+    ]);
+  }
+  return searchTerm;
+}
+
 /** Largest page a paginated query serves. */
 export const MAX_PER_PAGE = 100;
 

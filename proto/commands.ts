@@ -7,20 +7,56 @@ import { formatCents, MAX_PRICE_CENTS, MIN_PRICE_CENTS, parseCents } from "./mon
  * service validates with them and the worker re-reads with them.
  */
 
-export const entityId = z.uuid({ error: "Must be a UUID" });
+/**
+ * Whether text holds a control character: C0 (U+0000 to U+001F), DEL
+ * (U+007F) or C1 (U+0080 to U+009F), Unicode's category Cc. No field of a
+ * command is free text that could want a line break or a tab, so every
+ * string refuses them all: U+0000 above all, which PostgreSQL cannot store
+ * in text and would refuse only once the command reached the worker.
+ */
+export function hasControlCharacters(text: string): boolean {
+  return /\p{Cc}/u.test(text);
+}
 
+/** Refuses control characters, and stops checking the field if it finds one. */
+const noControlCharacters = [
+  (text: string) => !hasControlCharacters(text),
+  { error: "Must not contain control characters", abort: true },
+] as const;
+
+export const entityId = z.string()
+  .refine(...noControlCharacters)
+  .pipe(z.uuid({ error: "Must be a UUID" }));
+
+// Names are checked once trimmed: a line break around a name is trimmed
+// away, one inside it is refused.
 export const categoryName = z.string()
   .trim()
+  .refine(...noControlCharacters)
   .min(1, { error: "Must not be empty" })
   .max(100, { error: "Must be at most 100 characters" });
 
 export const productName = z.string()
   .trim()
+  .refine(...noControlCharacters)
   .min(1, { error: "Must not be empty" })
   .max(200, { error: "Must be at most 200 characters" });
 
+/** Longest idempotency key a client may send. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 200;
+
+/**
+ * A client's idempotency key, as it is (not trimmed: a key is compared
+ * exactly), without control characters.
+ */
+export const idempotencyKey = z.string()
+  .refine(...noControlCharacters)
+  .max(MAX_IDEMPOTENCY_KEY_LENGTH, {
+    error: `Must be at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`,
+  });
+
 /** A price as a decimal string; normalised to two places ("19.9" → "19.90"). */
-export const price = z.string().trim().transform((text, ctx) => {
+export const price = z.string().trim().refine(...noControlCharacters).transform((text, ctx) => {
   const cents = parseCents(text);
   if (cents === undefined) {
     ctx.addIssue({

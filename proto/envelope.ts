@@ -6,6 +6,7 @@ import {
   commandPayloads,
   type CommandType,
   commandTypes,
+  idempotencyKey,
 } from "./commands.ts";
 import { COMMAND_SCHEMA_VERSION, headers } from "./topology.ts";
 
@@ -40,7 +41,9 @@ const envelopeShape = z.object({
   actor: z.string(),
   correlationId: z.string(),
   traceparent: z.string().optional(),
-  idempotencyKey: z.string().optional(),
+  // Held to the command service's rule, so that a key it would refuse is
+  // dead-lettered on sight rather than reach the write database.
+  idempotencyKey: idempotencyKey.optional(),
 });
 
 /** Why a message could not be read as a command. */

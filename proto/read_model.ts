@@ -36,3 +36,25 @@ export const statusOriginMetadataKey = "x-catalog-service";
  * service's next copy, without risk.
  */
 export const stoppingMetadataKey = "x-catalog-stopping";
+
+/**
+ * gRPC trailing metadata key of the FAILED_PRECONDITION a query service
+ * answers for an unpaged list (ListProducts or ListCategories without a page)
+ * that has more rows than it serves in one answer: JSON of ListTooLong, so
+ * that a caller can tell the client what to page through instead.
+ */
+export const listTooLongMetadataKey = "x-list-too-long";
+
+/** What the trailer listTooLongMetadataKey holds. */
+export interface ListTooLong {
+  /** What the refused list holds. */
+  entity: "products" | "categories";
+  /** The most rows an unpaged list answers (the query service's MAX_LIST_ITEMS). */
+  limit: number;
+  /**
+   * For the products of given categories (ListProducts with category_ids):
+   * how many categories the request named, the limit counting their
+   * products together. Absent for any other list.
+   */
+  categoryCount?: number;
+}

@@ -59,6 +59,18 @@ export const headers = {
   deadLetteredAt: "x-dead-lettered-at",
   /** Set by the worker on a dead-lettered message: the routing key it had. */
   originalRoutingKey: "x-original-routing-key",
+  /**
+   * Set by the worker on a dead-lettered message that had a user_id: the
+   * RabbitMQ user that published it. The dead letter itself is published by
+   * the worker's user, and RabbitMQ lets a message carry no other user_id.
+   */
+  originalUserId: "x-original-user-id",
+  /**
+   * Set by the worker on a dead-lettered message: the reference that the
+   * command's FAILED status and the worker's log line carry too, so that a
+   * client's report leads an operator to the dead letter and its reason.
+   */
+  deadLetterReference: "x-dead-letter-reference",
 } as const;
 
 /** Plugin that provides the `x-consistent-hash` exchange type; ships with RabbitMQ. */

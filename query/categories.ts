@@ -8,9 +8,23 @@ import type {
   ListCategoriesRequest,
   PageCategoriesRequest,
 } from "@catalog/proto";
-import { InvalidArgumentError } from "./errors.ts";
-import { containsPattern, listInWindow, pageWindow, uuidErrors } from "./filters.ts";
+import { cancellable } from "./cancellable.ts";
+import { queryLimitDefaults } from "./config.ts";
+import { InvalidArgumentError, ListTooLongError } from "./errors.ts";
+import {
+  containsPattern,
+  listInWindow,
+  pageWindow,
+  type ReadOptions,
+  uuidErrors,
+} from "./filters.ts";
 import { type KeyedRow, keysetArguments, keysetSql, pageOf } from "./keyset.ts";
+
+/**
+ * Longest name_contains a search takes: the longest name a category may
+ * have, since a longer term can match nothing.
+ */
+const MAX_SEARCH_LENGTH = 100;
 
 interface CategoryRow {
   id: string;
@@ -33,24 +47,44 @@ function categoryOf(row: CategoryRow): Category {
 }
 
 /** Categories with these ids, by name; unknown ids are left out. */
-export async function getCategories(sql: postgres.Sql, ids: string[]): Promise<CategoryList> {
+export async function getCategories(
+  sql: postgres.Sql,
+  ids: string[],
+  options: ReadOptions = {},
+): Promise<CategoryList> {
   const errors = uuidErrors("ids", ids);
   if (errors.length > 0) throw new InvalidArgumentError("get categories", errors);
   if (ids.length === 0) return { categories: [], totalCount: 0 };
-  const rows = await sql<CategoryRow[]>`
-    select id, name, product_count, version, created_at, updated_at
-    from category_view
-    where id = any(${ids}::uuid[])
-    order by name, id`;
+  const rows = await cancellable(
+    sql<CategoryRow[]>`
+      select id, name, product_count, version, created_at, updated_at
+      from category_view
+      where id = any(${ids}::uuid[])
+      order by name, id`,
+    options.signal,
+  );
   return { categories: rows.map(categoryOf), totalCount: rows.length };
 }
 
-/** Categories matching the filters, ordered by name then id, one page of them. */
+/**
+ * Categories matching the filters, ordered by name then id, one page of them,
+ * or all of them up to options.maxListItems.
+ *
+ * @throws {ListTooLongError} when unpaged and more than options.maxListItems match.
+ */
 export async function listCategories(
   sql: postgres.Sql,
   request: ListCategoriesRequest,
+  options: ReadOptions = {},
 ): Promise<CategoryList> {
-  const { window, errors } = pageWindow(request.page);
+  const maxItems = options.maxListItems ?? queryLimitDefaults.maxListItems;
+  const { window, errors } = pageWindow(request.page, maxItems);
+  if (request.nameContains && request.nameContains.length > MAX_SEARCH_LENGTH) {
+    errors.push({
+      field: "nameContains",
+      message: `Must be at most ${MAX_SEARCH_LENGTH} characters`,
+    });
+  }
   if (errors.length > 0) throw new InvalidArgumentError("list categories", errors);
   const whereOf = (q: postgres.Sql | postgres.TransactionSql) => {
     const conditions = [];
@@ -61,18 +95,30 @@ export async function listCategories(
     return conditions.reduce((clause, condition) => q`${clause} and ${condition}`, q`where true`);
   };
   const { rows, totalCount } = await listInWindow(sql, window, {
-    from: (q) => q`from category_view ${whereOf(q)}`,
+    // A name search takes its matches from the trigram index, then sorts
+    // them: OFFSET 0 keeps the planner from walking the sort's index instead
+    // to fill the LIMIT early, which reads most of the table when the matches
+    // are many or sit at the far end of the order.
+    from: (q) =>
+      request.nameContains
+        ? q`from (select * from category_view ${whereOf(q)} offset 0) as matches`
+        : q`from category_view ${whereOf(q)}`,
     select: (q, from, limit) =>
       q<CategoryRow[]>`
         select id, name, product_count, version, created_at, updated_at
         ${from}
         order by name, id ${limit}`,
+    maxItems,
+    tooLong: () =>
+      new ListTooLongError(
+        `Cannot list categories: more than ${maxItems} match, the most an unpaged list ` +
+          "answers; page through them with PageCategories",
+        { entity: "categories", limit: maxItems },
+      ),
+    signal: options.signal,
   });
   return { categories: rows.map(categoryOf), totalCount };
 }
-
-/** Longest name_contains a search takes: the longest name a category may have. */
-const MAX_SEARCH_LENGTH = 100;
 
 /**
  * One keyset page of the categories whose name contains filter.nameContains
@@ -82,7 +128,9 @@ const MAX_SEARCH_LENGTH = 100;
 export async function pageCategories(
   sql: postgres.Sql,
   request: PageCategoriesRequest,
+  options: ReadOptions = {},
 ): Promise<CategoryPage> {
+  const { signal } = options;
   const errors: FieldError[] = [];
   const args = keysetArguments(request, ["NAME", "CREATED_AT"], errors);
   const nameContains = request.filter?.nameContains || undefined;
@@ -100,20 +148,28 @@ export async function pageCategories(
       ? tx`true`
       : tx`name ilike ${containsPattern(nameContains)}`;
     const keyset = keysetSql(tx, args);
-    const rows = await tx<(CategoryRow & KeyedRow)[]>`
-      select id, name, product_count, version, created_at, updated_at, ${keyset.sortKey}
-      from category_view
-      where ${matches} and ${keyset.after}
-      ${keyset.orderAndLimit}`;
+    const rows = await cancellable(
+      tx<(CategoryRow & KeyedRow)[]>`
+        select id, name, product_count, version, created_at, updated_at, ${keyset.sortKey}
+        from category_view
+        where ${matches} and ${keyset.after}
+        ${keyset.orderAndLimit}`,
+      signal,
+    );
     // Without a filter the maintained statistics have the count: no scan.
-    const [count] = nameContains === undefined
-      ? await tx<{ total: number }[]>`
-        select category_count::int as total from category_statistics`
-      : await tx<{ total: number }[]>`
-        select count(*)::int as total from category_view where ${matches}`;
+    const [count] = await cancellable(
+      nameContains === undefined
+        ? tx<{ total: number }[]>`select category_count::int as total from category_statistics`
+        : tx<{ total: number }[]>`
+          select count(*)::int as total from category_view where ${matches}`,
+      signal,
+    );
     const [previous] = args.after
-      ? await tx<{ exists: boolean }[]>`
-        select exists (select 1 from category_view where ${matches} and ${keyset.before})`
+      ? await cancellable(
+        tx<{ exists: boolean }[]>`
+          select exists (select 1 from category_view where ${matches} and ${keyset.before})`,
+        signal,
+      )
       : [{ exists: false }];
     return {
       ...pageOf(rows, { args, hasPreviousPage: previous?.exists ?? false }, categoryOf),

@@ -1,4 +1,4 @@
-import type { FieldError } from "@catalog/proto";
+import type { FieldError, ListTooLong } from "@catalog/proto";
 
 /** A request the service cannot answer as asked, with the fields at fault. */
 export class InvalidArgumentError extends Error {
@@ -25,5 +25,27 @@ export class OutOfRangeError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "OutOfRangeError";
+  }
+}
+
+/**
+ * An unpaged list with more rows than the service answers at once
+ * (MAX_LIST_ITEMS): the caller is to page through it instead.
+ */
+export class ListTooLongError extends Error {
+  readonly list: ListTooLong;
+
+  constructor(message: string, list: ListTooLong) {
+    super(message);
+    this.name = "ListTooLongError";
+    this.list = list;
+  }
+}
+
+/** A read given up because its caller cancelled the call or let its deadline pass. */
+export class CallCancelledError extends Error {
+  constructor(message = "Cannot finish the read: the call was cancelled", options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CallCancelledError";
   }
 }

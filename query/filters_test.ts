@@ -24,6 +24,18 @@ Deno.test("pageWindow() rejects negative numbers", () => {
   ]);
 });
 
+Deno.test("pageWindow() refuses a page larger than maxPerPage, and takes one that size", () => {
+  assert.deepEqual(pageWindow({ page: 1, perPage: 1001 }, 1000).errors, [
+    { field: "page.perPage", message: "Must be at most 1000" },
+  ]);
+  assert.deepEqual(pageWindow({ page: 2, perPage: 1000 }, 1000), {
+    window: { limit: 1000, offset: 1000 },
+    errors: [],
+  });
+  // Unpaged is no page: the list's own limit applies to it.
+  assert.deepEqual(pageWindow({ page: 1, perPage: 0 }, 1000).errors, []);
+});
+
 Deno.test("uuidErrors() names each id that is not a UUID by its position", () => {
   assert.deepEqual(
     uuidErrors("ids", ["7C9E6679-7425-40DE-944B-E07FC1F90AE7", "nope", ""]),

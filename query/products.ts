@@ -8,7 +8,9 @@ import type {
   ProductPage,
   ProductStatistics,
 } from "@catalog/proto";
-import { InvalidArgumentError } from "./errors.ts";
+import { cancellable } from "./cancellable.ts";
+import { queryLimitDefaults } from "./config.ts";
+import { InvalidArgumentError, ListTooLongError } from "./errors.ts";
 import {
   compareDecimals,
   containsPattern,
@@ -16,9 +18,16 @@ import {
   isUuid,
   listInWindow,
   pageWindow,
+  type ReadOptions,
   uuidErrors,
 } from "./filters.ts";
 import { type KeyedRow, keysetArguments, keysetSql, pageOf } from "./keyset.ts";
+
+/**
+ * Longest name_contains a search takes: the longest name a product may have,
+ * since a longer term can match nothing.
+ */
+const MAX_SEARCH_LENGTH = 200;
 
 interface ProductRow {
   id: string;
@@ -45,15 +54,22 @@ function productOf(row: ProductRow): Product {
 }
 
 /** Products with these ids, by name; unknown ids are left out. */
-export async function getProducts(sql: postgres.Sql, ids: string[]): Promise<ProductList> {
+export async function getProducts(
+  sql: postgres.Sql,
+  ids: string[],
+  options: ReadOptions = {},
+): Promise<ProductList> {
   const errors = uuidErrors("ids", ids);
   if (errors.length > 0) throw new InvalidArgumentError("get products", errors);
   if (ids.length === 0) return { products: [], totalCount: 0 };
-  const rows = await sql<ProductRow[]>`
-    select id, name, price, category_id, category_name, version, created_at, updated_at
-    from product_view
-    where id = any(${ids}::uuid[])
-    order by name, id`;
+  const rows = await cancellable(
+    sql<ProductRow[]>`
+      select id, name, price, category_id, category_name, version, created_at, updated_at
+      from product_view
+      where id = any(${ids}::uuid[])
+      order by name, id`,
+    options.signal,
+  );
   return { products: rows.map(productOf), totalCount: rows.length };
 }
 
@@ -71,16 +87,54 @@ function priceBound(field: string, text: string | undefined, errors: FieldError[
   return trimmed;
 }
 
-/** Products matching the filters, ordered by name then id, one page of them. */
+/**
+ * The error of an unpaged list of products longer than maxItems. For the
+ * products of given categories the limit counts them all together: the
+ * gateway asks for the products of every category a request lists in one
+ * call, and a limit per category would let that one call answer maxItems
+ * times the number of categories.
+ */
+function productsTooLong(maxItems: number, categoryIds: string[]): ListTooLongError {
+  const most = "the most an unpaged list answers";
+  if (categoryIds.length === 0) {
+    return new ListTooLongError(
+      `Cannot list products: more than ${maxItems} match, ${most}; ` +
+        "page through them with PageProducts",
+      { entity: "products", limit: maxItems },
+    );
+  }
+  const count = categoryIds.length;
+  const which = count === 1 ? "1 category: it has" : `${count} categories: together they have`;
+  return new ListTooLongError(
+    `Cannot list the products of ${which} more than ${maxItems}, ${most}; ` +
+      "page through each category's products with PageProducts (filter.categoryId)",
+    { entity: "products", limit: maxItems, categoryCount: count },
+  );
+}
+
+/**
+ * Products matching the filters, ordered by name then id, one page of them,
+ * or all of them up to options.maxListItems.
+ *
+ * @throws {ListTooLongError} when unpaged and more than options.maxListItems match.
+ */
 export async function listProducts(
   sql: postgres.Sql,
   request: ListProductsRequest,
+  options: ReadOptions = {},
 ): Promise<ProductList> {
-  const { window, errors } = pageWindow(request.page);
+  const maxItems = options.maxListItems ?? queryLimitDefaults.maxListItems;
+  const { window, errors } = pageWindow(request.page, maxItems);
   const categoryIds = request.categoryIds ?? [];
   errors.push(...uuidErrors("categoryIds", categoryIds));
   const minPrice = priceBound("minPrice", request.minPrice, errors);
   const maxPrice = priceBound("maxPrice", request.maxPrice, errors);
+  if (request.nameContains && request.nameContains.length > MAX_SEARCH_LENGTH) {
+    errors.push({
+      field: "nameContains",
+      message: `Must be at most ${MAX_SEARCH_LENGTH} characters`,
+    });
+  }
   if (errors.length > 0) throw new InvalidArgumentError("list products", errors);
 
   const whereOf = (q: postgres.Sql | postgres.TransactionSql) => {
@@ -95,18 +149,25 @@ export async function listProducts(
     return conditions.reduce((clause, condition) => q`${clause} and ${condition}`, q`where true`);
   };
   const { rows, totalCount } = await listInWindow(sql, window, {
-    from: (q) => q`from product_view ${whereOf(q)}`,
+    // A name search takes its matches from the trigram index, then sorts
+    // them: OFFSET 0 keeps the planner from walking the sort's index instead
+    // to fill the LIMIT early, which reads most of the table when the matches
+    // are many or sit at the far end of the order.
+    from: (q) =>
+      request.nameContains
+        ? q`from (select * from product_view ${whereOf(q)} offset 0) as matches`
+        : q`from product_view ${whereOf(q)}`,
     select: (q, from, limit) =>
       q<ProductRow[]>`
         select id, name, price, category_id, category_name, version, created_at, updated_at
         ${from}
         order by name, id ${limit}`,
+    maxItems,
+    tooLong: () => productsTooLong(maxItems, categoryIds),
+    signal: options.signal,
   });
   return { products: rows.map(productOf), totalCount };
 }
-
-/** Longest name_contains a search takes: the longest name a product may have. */
-const MAX_SEARCH_LENGTH = 200;
 
 /** The filter of a product page, checked; problems pushed onto errors as filter.<field>. */
 function productFilterOf(request: PageProductsRequest, errors: FieldError[]) {
@@ -140,7 +201,9 @@ function productFilterOf(request: PageProductsRequest, errors: FieldError[]) {
 export async function pageProducts(
   sql: postgres.Sql,
   request: PageProductsRequest,
+  options: ReadOptions = {},
 ): Promise<ProductPage> {
+  const { signal } = options;
   const errors: FieldError[] = [];
   const args = keysetArguments(request, ["NAME", "PRICE", "CREATED_AT"], errors);
   const filter = productFilterOf(request, errors);
@@ -172,17 +235,24 @@ export async function pageProducts(
         from: tx`searched`,
         total: tx`(select count(*) from searched)::int`,
       };
-    const rows = await tx<(ProductRow & KeyedRow & { total: number | null })[]>`
-      ${searched.with}
-      select id, name, price, category_id, category_name, version, created_at, updated_at,
-        ${keyset.sortKey}, ${searched.total} as total
-      from ${searched.from}
-      where ${matches} and ${keyset.after}
-      ${keyset.orderAndLimit}`;
-    const totalCount = rows[0]?.total ?? await countProducts(tx, matches, conditions.length > 0);
+    const rows = await cancellable(
+      tx<(ProductRow & KeyedRow & { total: number | null })[]>`
+        ${searched.with}
+        select id, name, price, category_id, category_name, version, created_at, updated_at,
+          ${keyset.sortKey}, ${searched.total} as total
+        from ${searched.from}
+        where ${matches} and ${keyset.after}
+        ${keyset.orderAndLimit}`,
+      signal,
+    );
+    const totalCount = rows[0]?.total ??
+      await countProducts(tx, { matches, filtered: conditions.length > 0, signal });
     const [previous] = args.after
-      ? await tx<{ exists: boolean }[]>`
-        select exists (select 1 from product_view where ${matches} and ${keyset.before})`
+      ? await cancellable(
+        tx<{ exists: boolean }[]>`
+          select exists (select 1 from product_view where ${matches} and ${keyset.before})`,
+        signal,
+      )
       : [{ exists: false }];
     return {
       ...pageOf(rows, { args, hasPreviousPage: previous?.exists ?? false }, productOf),
@@ -194,15 +264,17 @@ export async function pageProducts(
 /** How many products match; without a filter, from the maintained statistics (no scan). */
 async function countProducts(
   tx: postgres.TransactionSql,
-  matches: postgres.Fragment,
-  filtered: boolean,
+  count: { matches: postgres.Fragment; filtered: boolean; signal: AbortSignal | undefined },
 ): Promise<number> {
-  const [count] = filtered
-    ? await tx<
-      { total: number }[]
-    >`select count(*)::int as total from product_view where ${matches}`
-    : await tx<{ total: number }[]>`select product_count::int as total from product_statistics`;
-  return count?.total ?? 0;
+  const [row] = await cancellable(
+    count.filtered
+      ? tx<
+        { total: number }[]
+      >`select count(*)::int as total from product_view where ${count.matches}`
+      : tx<{ total: number }[]>`select product_count::int as total from product_statistics`,
+    count.signal,
+  );
+  return row?.total ?? 0;
 }
 
 /**

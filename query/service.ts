@@ -7,6 +7,7 @@ import {
   invalidArgumentStatus,
   type ListCategoriesRequest,
   type ListProductsRequest,
+  listTooLongMetadataKey,
   type PageCategoriesRequest,
   type PageProductsRequest,
   type QueryRequests,
@@ -17,7 +18,9 @@ import {
   type WatchChangesRequest,
 } from "@catalog/proto";
 import {
+  createVerifier,
   databaseCheck,
+  developmentAuth,
   type ReadinessCheck,
   redactUrl,
   startGrpcServer,
@@ -36,10 +39,27 @@ import {
 import { ChangeFeed } from "./change_feed.ts";
 import { CommandWaiter } from "./command_waiter.ts";
 import { findCommandStatus, pendingStatus } from "./commands.ts";
-import type { QueryConfig } from "./config.ts";
-import { InvalidArgumentError, NotFoundError, OutOfRangeError } from "./errors.ts";
-import { isUuid } from "./filters.ts";
+import { type QueryConfig, queryLimitDefaults } from "./config.ts";
+import {
+  CallCancelledError,
+  InvalidArgumentError,
+  ListTooLongError,
+  NotFoundError,
+  OutOfRangeError,
+} from "./errors.ts";
+import { isUuid, type ReadOptions } from "./filters.ts";
 import { getProducts, getProductStatistics, listProducts, pageProducts } from "./products.ts";
+
+/**
+ * What startQueryService() serves from: the configuration without the HTTP
+ * port (runService() serves that), the limits defaulting to queryLimitDefaults.
+ */
+export type QueryServiceConfig =
+  & Omit<
+    QueryConfig,
+    "httpHost" | "httpPort" | "maxListItems" | "statementTimeoutMs" | "auth" | "production"
+  >
+  & Partial<Pick<QueryConfig, "maxListItems" | "statementTimeoutMs" | "auth" | "production">>;
 
 /** Options of startQueryService(), mostly for tests. */
 export interface QueryServiceOptions {
@@ -83,11 +103,27 @@ function databaseUnavailable(error: unknown): boolean {
     state === "53300";
 }
 
+/**
+ * Whether PostgreSQL cancelled the statement (SQLSTATE 57014, query_canceled):
+ * it ran past the statement timeout, or an operator cancelled it. A statement
+ * the service cancelled itself, for a cancelled call, is a CallCancelledError
+ * by the time it gets here.
+ */
+function statementCancelled(error: unknown): boolean {
+  return error instanceof Error && (error as { code?: unknown }).code === "57014";
+}
+
+/** What toGrpcError() needs beside the error: where to log, and the statement timeout to name. */
+interface StatusContext {
+  log: (line: string) => void;
+  statementTimeoutMs: number;
+}
+
 /** The one place where errors become gRPC statuses. */
 function toGrpcError(
   method: string,
   error: unknown,
-  log: (line: string) => void,
+  { log, statementTimeoutMs }: StatusContext,
 ): Partial<grpc.StatusObject> {
   if (error instanceof InvalidArgumentError) {
     return invalidArgumentStatus(error.message, error.fieldErrors);
@@ -98,7 +134,29 @@ function toGrpcError(
   if (error instanceof OutOfRangeError) {
     return { code: grpc.status.OUT_OF_RANGE, details: error.message };
   }
+  if (error instanceof ListTooLongError) {
+    const metadata = new grpc.Metadata();
+    metadata.set(listTooLongMetadataKey, JSON.stringify(error.list));
+    return { code: grpc.status.FAILED_PRECONDITION, details: error.message, metadata };
+  }
+  if (error instanceof CallCancelledError) {
+    // Nobody reads this answer: the caller has gone. The log says what was stopped.
+    log(`${method} cancelled by its caller; its reads were stopped`);
+    return {
+      code: grpc.status.CANCELLED,
+      details: `Cannot answer ${method}: the call was cancelled`,
+    };
+  }
   const reason = error instanceof Error ? error.message : String(error);
+  if (statementCancelled(error)) {
+    // PostgreSQL's words stay in the log: the caller learns only what happened.
+    log(`${method} failed: the read database cancelled a statement: ${reason}`);
+    return {
+      code: grpc.status.DEADLINE_EXCEEDED,
+      details: `Cannot answer ${method}: the read took longer than ${statementTimeoutMs} ms ` +
+        "and was stopped",
+    };
+  }
   if (databaseUnavailable(error)) {
     log(`${method} failed: the read database is unavailable: ${reason}`);
     return {
@@ -117,18 +175,32 @@ function requireCommandId(action: string, commandId: string): string {
   return commandId.toLowerCase();
 }
 
+/** An AbortSignal that aborts when the call is cancelled: by its caller, or at its deadline. */
+function cancellationOf(call: grpc.ServerUnaryCall<unknown, unknown>): AbortSignal {
+  const cancelled = new AbortController();
+  if (call.cancelled) cancelled.abort();
+  else call.once("cancelled", () => cancelled.abort());
+  return cancelled.signal;
+}
+
 /**
  * Starts the query service: a gRPC server for catalog.v1.QueryService (with
  * health and reflection) that answers from the read database only. It reports
- * NOT_SERVING while the database cannot be reached.
+ * NOT_SERVING while the database cannot be reached. Every statement of a call
+ * runs under the statement timeout and is cancelled when the call is; an
+ * unpaged list answers at most config.maxListItems rows.
  */
 export async function startQueryService(
-  config: Omit<QueryConfig, "httpHost" | "httpPort">,
+  config: QueryServiceConfig,
   options: QueryServiceOptions = {},
 ): Promise<QueryService> {
   const log = options.log ?? console.log;
+  const auth = config.auth ?? developmentAuth;
   const maxWaitMs = options.maxWaitMs ?? 30_000;
-  const connect = (max: number) =>
+  const maxListItems = config.maxListItems ?? queryLimitDefaults.maxListItems;
+  const statementTimeoutMs = config.statementTimeoutMs ?? queryLimitDefaults.statementTimeoutMs;
+  const statusContext: StatusContext = { log, statementTimeoutMs };
+  const connect = (max: number, statementTimeout?: number) =>
     postgres(config.readDatabaseUrl, {
       max,
       connect_timeout: 2,
@@ -138,9 +210,18 @@ export async function startQueryService(
       // and requests would wait that long after the database was back.
       backoff: () => 0,
       onnotice: () => {},
-      connection: { application_name: "catalog-query" },
+      connection: {
+        application_name: "catalog-query",
+        ...(statementTimeout === undefined ? {} : { statement_timeout: statementTimeout }),
+      },
     });
-  const sql = connect(10);
+  // The reads' pool: every statement on it is stopped by PostgreSQL once it
+  // has run statementTimeoutMs, below the callers' deadline, so that work
+  // nobody waits for does not go on.
+  const sql = connect(10, statementTimeoutMs);
+  // The LISTEN connections (the command waiter's and the change feed's) run
+  // nothing but their LISTEN, which waits for as long as the service runs:
+  // they keep the server's default, the timeout being for reads a caller waits on.
   const waiter = new CommandWaiter({
     connect: () => connect(1),
     lookup: (commandId) => findCommandStatus(sql, commandId),
@@ -149,17 +230,21 @@ export async function startQueryService(
   type Handler<K extends keyof QueryRequests> = (
     request: QueryRequests[K],
     call: grpc.ServerUnaryCall<QueryRequests[K], QueryResponses[K]>,
+    reads: ReadOptions,
   ) => Promise<QueryResponses[K]>;
 
   const handlers: { [K in keyof QueryRequests]: Handler<K> } = {
-    GetCategories: (request: GetByIdsRequest) => getCategories(sql, request.ids ?? []),
-    ListCategories: (request: ListCategoriesRequest) => listCategories(sql, request),
+    GetCategories: (request: GetByIdsRequest, _, reads) =>
+      getCategories(sql, request.ids ?? [], reads),
+    ListCategories: (request: ListCategoriesRequest, _, reads) =>
+      listCategories(sql, request, reads),
     GetCategoryStatistics: () => getCategoryStatistics(sql),
-    GetProducts: (request: GetByIdsRequest) => getProducts(sql, request.ids ?? []),
-    ListProducts: (request: ListProductsRequest) => listProducts(sql, request),
+    GetProducts: (request: GetByIdsRequest, _, reads) => getProducts(sql, request.ids ?? [], reads),
+    ListProducts: (request: ListProductsRequest, _, reads) => listProducts(sql, request, reads),
     GetProductStatistics: () => getProductStatistics(sql),
-    PageProducts: (request: PageProductsRequest) => pageProducts(sql, request),
-    PageCategories: (request: PageCategoriesRequest) => pageCategories(sql, request),
+    PageProducts: (request: PageProductsRequest, _, reads) => pageProducts(sql, request, reads),
+    PageCategories: (request: PageCategoriesRequest, _, reads) =>
+      pageCategories(sql, request, reads),
     async GetCommand(request: GetCommandRequest) {
       const commandId = requireCommandId("get command", request.commandId);
       const status = await findCommandStatus(sql, commandId);
@@ -191,13 +276,26 @@ export async function startQueryService(
     const handle = handler as (
       request: unknown,
       call: grpc.ServerUnaryCall<unknown, unknown>,
+      reads: ReadOptions,
     ) => Promise<unknown>;
-    implementation[method] = unaryMethod(handle, (error) => toGrpcError(method, error, log));
+    implementation[method] = unaryMethod(
+      async (request, call) => {
+        const signal = cancellationOf(call);
+        try {
+          return await handle(request, call, { maxListItems, signal });
+        } catch (error) {
+          // Whatever a cancelled statement failed with, the call was cancelled first.
+          if (signal.aborted) throw new CallCancelledError(undefined, { cause: error });
+          throw error;
+        }
+      },
+      (error) => toGrpcError(method, error, statusContext),
+    );
   }
   const changes = new ChangeFeed({ sql, connect: () => connect(1) });
   implementation.WatchChanges = (call: grpc.ServerWritableStream<WatchChangesRequest, Change>) => {
     changes.watch(call).catch((error) =>
-      call.emit("error", toGrpcError("WatchChanges", error, log))
+      call.emit("error", toGrpcError("WatchChanges", error, statusContext))
     );
   };
 
@@ -208,6 +306,13 @@ export async function startQueryService(
     label: "the query service",
     definition: queryServiceDefinition(),
     implementation,
+    // With public reads anyone may call; otherwise a reader's token is needed,
+    // the gateway forwarding its caller's (and its own for the change feed).
+    access: {
+      verify: createVerifier(auth),
+      needs: () => auth.publicReads ? undefined : "catalog:read",
+    },
+    ...(config.production ? { reflectionRole: "catalog:admin" as const } : {}),
   });
   server.setServing(false);
 

@@ -39,6 +39,19 @@ export function withHeartbeat(url: string, seconds: number): string {
   }
 }
 
+/**
+ * The RabbitMQ user an AMQP URL connects as: its user name, decoded, or
+ * `guest` when the URL names neither a user nor a password (amqplib then
+ * logs in as guest). RabbitMQ checks a message's `user_id` against it.
+ *
+ * @throws {TypeError} if url is not a URL.
+ */
+export function amqpUserOf(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.username === "" && parsed.password === "") return "guest";
+  return decodeURIComponent(parsed.username);
+}
+
 /** Options of connectAmqp(). */
 export interface AmqpConnectOptions {
   /** The connection's name in RabbitMQ's management UI, such as "catalog-worker". */

@@ -8,6 +8,7 @@ import { Buffer } from "node:buffer";
 import type { ChannelModel, ConfirmChannel, Options } from "amqplib";
 import {
   AmqpPublishError,
+  amqpUserOf,
   closeAmqp,
   connectAmqp,
   publishConfirmed,
@@ -207,4 +208,14 @@ Deno.test("withHeartbeat() asks for heartbeats unless the URL chooses its own", 
     withHeartbeat("amqp://guest:guest@localhost:5672/%2F", 10),
     "amqp://guest:guest@localhost:5672/%2F?heartbeat=10",
   );
+});
+
+Deno.test("amqpUserOf() names the user an AMQP URL logs in as", () => {
+  assert.equal(amqpUserOf("amqp://guest:guest@localhost:5672"), "guest");
+  assert.equal(amqpUserOf("amqps://catalog-command:s3cret@rabbit:5671/catalog"), "catalog-command");
+  assert.equal(amqpUserOf("amqp://catalog%40command:pw@rabbit/%2F"), "catalog@command");
+  // amqplib logs in as guest when the URL names nobody.
+  assert.equal(amqpUserOf("amqp://localhost:5672/catalog"), "guest");
+  assert.equal(amqpUserOf("amqp://:pw@localhost"), "");
+  assert.throws(() => amqpUserOf("not a url"), TypeError);
 });

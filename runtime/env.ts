@@ -61,6 +61,18 @@ export function amqpUrlVar(fallback: string = sharedDefaults.amqpUrl) {
   );
 }
 
+/** A RabbitMQ user name; unset (undefined) unless given. */
+export function rabbitmqUserVar() {
+  return z.preprocess(
+    unsetIfEmpty,
+    z.string().trim()
+      .refine((name) => !/\p{Cc}/u.test(name), {
+        error: "Must be a RabbitMQ user name, without control characters",
+      })
+      .optional(),
+  );
+}
+
 /** Options of postgresUrlVar(). */
 export interface PostgresUrlOptions {
   /** Refuse a URL whose path names no database. Default false. */

@@ -46,6 +46,11 @@ export interface ClientOptions {
    * lost under it goes once more, as a refused one does. Default false.
    */
   idempotent?: boolean;
+  /**
+   * Metadata every call carries, under its own (such as an operator tool's
+   * `authorization`). Default none.
+   */
+  metadata?: Record<string, string>;
 }
 
 /**
@@ -152,7 +157,9 @@ function createClient(
   for (const name of Object.keys(definition)) {
     methods[name] = async (request: unknown, callOptions: CallOptions = {}) => {
       const metadata = new grpc.Metadata();
-      for (const [key, value] of Object.entries(callOptions.metadata ?? {})) {
+      for (
+        const [key, value] of Object.entries({ ...options.metadata, ...callOptions.metadata })
+      ) {
         metadata.set(key, value);
       }
       const deadline = Date.now() + (callOptions.timeoutMs ?? 5000);
@@ -280,15 +287,31 @@ export interface ChangeFeedClient {
 
 type StreamingMethod = (request: WatchChangesRequest) => grpc.ClientReadableStream<Change>;
 
+/** Options of createChangeFeedClient(). */
+export interface ChangeFeedClientOptions {
+  /** The metadata of each WatchChanges call, asked for at each one (a token that is renewed). */
+  metadata?: () => Record<string, string>;
+}
+
 /** Connects (lazily) to a query service at host:port, for WatchChanges. */
-export function createChangeFeedClient(address: string): ChangeFeedClient {
+export function createChangeFeedClient(
+  address: string,
+  clientOptions: ChangeFeedClientOptions = {},
+): ChangeFeedClient {
   const Client = grpc.makeGenericClientConstructor(queryServiceDefinition(), "");
   const client = new Client(address, grpc.credentials.createInsecure(), clientChannelOptions);
   const watchChanges = (client as unknown as Record<string, StreamingMethod>).WatchChanges!
     .bind(client);
   return {
     watch(request, options) {
-      const call = watchChanges(request);
+      const metadata = new grpc.Metadata();
+      for (const [key, value] of Object.entries(clientOptions.metadata?.() ?? {})) {
+        metadata.set(key, value);
+      }
+      const call = (watchChanges as unknown as (
+        request: WatchChangesRequest,
+        metadata: grpc.Metadata,
+      ) => grpc.ClientReadableStream<Change>)(request, metadata);
       let ended = false;
       const end = (error?: grpc.ServiceError) => {
         if (ended) return;

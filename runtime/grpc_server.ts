@@ -10,6 +10,14 @@ import {
   statusOriginMetadataKey,
   stoppingMetadataKey,
 } from "@catalog/proto";
+import {
+  AuthError,
+  bearerToken,
+  type Identity,
+  requireRole,
+  type Role,
+  type Verifier,
+} from "./auth.ts";
 
 /** Options of startGrpcServer(). */
 export interface GrpcServerOptions {
@@ -27,6 +35,95 @@ export interface GrpcServerOptions {
    * "" and serviceName (which follow setServing()). Default: none.
    */
   healthServices?: string[];
+  /**
+   * Who may call which method: the bearer token of each call's
+   * `authorization` metadata is verified, and a method whose role `needs`
+   * names is refused UNAUTHENTICATED without a token and PERMISSION_DENIED
+   * with too low a role. Handlers read the caller with callerOf(call).
+   * Default: every call is served, anonymously.
+   */
+  access?: { verify: Verifier; needs(method: string): Role | undefined };
+  /**
+   * The role server reflection (grpcurl, buf curl, Postman) needs, checked
+   * with access.verify; undefined serves it to everyone. Default undefined.
+   */
+  reflectionRole?: Role;
+}
+
+const REFLECTION_PATH = /^\/grpc\.reflection\.v1(alpha)?\.ServerReflection\//;
+
+/**
+ * Refuses reflection calls whose token lacks role. An interceptor, because
+ * the reflection service's handlers are @grpc/reflection's own.
+ */
+function reflectionGuard(verify: Verifier, role: Role): grpc.ServerInterceptor {
+  return (method, call) =>
+    new grpc.ServerInterceptingCall(call, {
+      start(next) {
+        next({
+          onReceiveMetadata(metadata, pass) {
+            if (!REFLECTION_PATH.test(method.path)) return pass(metadata);
+            admit({ verify, needs: () => role }, "reflection", { metadata }).then((refused) => {
+              if (!refused) pass(metadata);
+              else {call.sendStatus({
+                  code: refused.code!,
+                  details: refused.details!,
+                  metadata: new grpc.Metadata(),
+                });}
+            });
+          },
+        });
+      },
+    });
+}
+
+const callers = new WeakMap<object, Identity>();
+
+/** The caller a call's token names (see GrpcServerOptions.access); undefined if anonymous. */
+export function callerOf(call: object): Identity | undefined {
+  return callers.get(call);
+}
+
+function metadataText(metadata: grpc.Metadata, key: string): string | undefined {
+  const value = metadata.get(key)[0];
+  if (value === undefined) return undefined;
+  return typeof value === "string" ? value : new TextDecoder().decode(value);
+}
+
+/**
+ * Verifies the caller of one call and checks its role; answers the status
+ * to refuse it with, or undefined to serve it.
+ */
+async function admit(
+  access: NonNullable<GrpcServerOptions["access"]>,
+  method: string,
+  call: { metadata: grpc.Metadata },
+): Promise<Partial<grpc.StatusObject> | undefined> {
+  try {
+    const authorization = metadataText(call.metadata, "authorization");
+    const token = bearerToken(authorization);
+    if (authorization !== undefined && !token) {
+      throw new AuthError(
+        "UNAUTHENTICATED",
+        'Cannot read the authorization metadata: send "Bearer <token>"',
+      );
+    }
+    const identity = token ? await access.verify(token) : undefined;
+    if (identity) callers.set(call, identity);
+    const needed = access.needs(method);
+    if (needed) requireRole(identity, needed, `call ${method}`);
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof AuthError)) {
+      return { code: grpc.status.INTERNAL, details: "Cannot check the caller's token" };
+    }
+    return {
+      code: error.code === "UNAUTHENTICATED"
+        ? grpc.status.UNAUTHENTICATED
+        : grpc.status.PERMISSION_DENIED,
+      details: error.message,
+    };
+  }
 }
 
 /** A running gRPC server with health checking and reflection. */
@@ -69,7 +166,10 @@ const DRAIN_LINGER_MS = 250;
  * treats as a lost connection and recovers from).
  */
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
-  const server = new grpc.Server();
+  const guard = options.reflectionRole && options.access
+    ? [reflectionGuard(options.access.verify, options.reflectionRole)]
+    : [];
+  const server = new grpc.Server({ interceptors: guard });
   let draining = false;
   let unary = 0;
   const streams = new Set<grpc.ServerWritableStream<unknown, unknown>>();
@@ -98,7 +198,22 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   const implementation: grpc.UntypedServiceImplementation = {};
   for (const [method, handler] of Object.entries(options.implementation)) {
     const streaming = options.definition[method]?.responseStream === true;
-    const handle = handler as unknown as AnyHandler;
+    const access = options.access;
+    const handle: AnyHandler = access
+      ? (call, answer) => {
+        admit(access, method, call as { metadata: grpc.Metadata }).then((refused) => {
+          // A drain begun while the token was checked finds the call not
+          // started yet: it is refused as any new call, and sent again elsewhere.
+          if (!refused && draining) refused = stopping();
+          if (!refused) (handler as unknown as AnyHandler)(call, answer);
+          else if (answer) (answer as grpc.sendUnaryData<unknown>)(refused, null);
+          else {(call as grpc.ServerWritableStream<unknown, unknown>).emit(
+              "error",
+              withOrigin(refused),
+            );}
+        });
+      }
+      : handler as unknown as AnyHandler;
     implementation[method] = streaming
       ? (call: grpc.ServerWritableStream<unknown, unknown>) => {
         if (draining) {

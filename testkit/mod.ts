@@ -14,6 +14,7 @@ export * from "./sandbox.ts";
 export * from "./sse.ts";
 export * from "./system.ts";
 export * from "./tcp_proxy.ts";
+export * from "./tokens.ts";
 export { freePort, managementApi } from "@catalog/dev";
 export { graphql, type GraphQLErrorBody, type GraphQLResult } from "@catalog/dev";
 export * from "./read_database.ts";

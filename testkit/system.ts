@@ -7,13 +7,16 @@ import {
   type Stack,
   startStack,
 } from "@catalog/dev";
+import { testStackEnv, writerToken } from "./tokens.ts";
 export { eventually } from "./eventually.ts";
+
+const asWriter = { token: writerToken };
 
 /** A running stack in its own sandbox, for one test file. */
 export interface TestSystem {
   stack: Stack;
   sandbox: Sandbox;
-  /** Posts a GraphQL operation to the stack's gateway. */
+  /** Posts a GraphQL operation to the stack's gateway, with writerToken. */
   gql<T = Record<string, unknown>>(
     query: string,
     variables?: Record<string, unknown>,
@@ -63,7 +66,7 @@ export async function withSystem(
     const derived = options.envFor ? await options.envFor(sandbox) : {};
     stack = await startStack({
       ports: { gateway: freePort(), command: freePort(), query: freePort() },
-      env: { ...sandbox.env, ...env, ...derived },
+      env: { ...sandbox.env, ...testStackEnv, ...env, ...derived },
       workers: options.workers,
       workerConcurrency: options.workerConcurrency,
       moreGatewayPorts: Array.from({ length: (options.gateways ?? 1) - 1 }, () => freePort()),
@@ -80,9 +83,9 @@ export async function withSystem(
     await fn({
       stack,
       sandbox,
-      gql: (query, variables) => graphql(url, query, variables),
+      gql: (query, variables) => graphql(url, query, variables, asWriter),
       async data(query, variables) {
-        const result = await graphql(url, query, variables);
+        const result = await graphql(url, query, variables, asWriter);
         if (result.errors?.length || !result.data) {
           throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
         }

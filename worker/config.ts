@@ -1,11 +1,14 @@
 import {
   amqpUrlVar,
+  amqpUserOf,
   ConfigError,
   hostVar,
   integerVar,
   parseEnv,
   portVar,
   postgresUrlVar,
+  rabbitmqUserVar,
+  refuseDevelopmentDefaults,
   sharedDefaults,
 } from "@catalog/runtime";
 
@@ -19,6 +22,7 @@ export { ConfigError } from "@catalog/runtime";
  * | `WRITE_DATABASE_URL` | `postgres://postgres@localhost:5432/catalog_write`  | Write database (entities, event and command logs); created if absent |
  * | `READ_DATABASE_URL`  | `postgres://postgres@localhost:5432/catalog_read`   | Read database (views the query service serves); created if absent |
  * | `AMQP_URL`           | `amqp://guest:guest@localhost:5672`                 | RabbitMQ to consume commands from (amqp: or amqps:, vhost in the path) |
+ * | `COMMAND_PUBLISHER_USER` | the user of `AMQP_URL`                          | The command service's RabbitMQ user: a command whose user_id names anyone else is dead-lettered, never applied; required with `CATALOG_ENV=production` |
  * | `WORKER_PREFETCH`    | `32`                                                | Commands RabbitMQ may hand the worker per partition before it acks them (1 to 32) |
  * | `WORKER_CONCURRENCY` | `4`                                                 | Partitions whose commands the worker handles at the same time |
  * | `WORKER_HTTP_HOST`   | `0.0.0.0`                                           | Address of the HTTP `/health` and `/ready` port |
@@ -34,6 +38,8 @@ export interface WorkerConfig {
   writeDatabaseUrl: string;
   readDatabaseUrl: string;
   amqpUrl: string;
+  /** The RabbitMQ user that every command must have been published by (its user_id). */
+  commandPublisherUser: string;
   prefetch: number;
   concurrency: number;
   httpHost: string;
@@ -54,6 +60,7 @@ const variables = {
   WRITE_DATABASE_URL: postgresUrlVar(sharedDefaults.writeDatabaseUrl, { requireDatabase: true }),
   READ_DATABASE_URL: postgresUrlVar(sharedDefaults.readDatabaseUrl, { requireDatabase: true }),
   AMQP_URL: amqpUrlVar(),
+  COMMAND_PUBLISHER_USER: rabbitmqUserVar(),
   // When a worker dies, RabbitMQ 3.10 hands its unacknowledged commands back
   // to the partition in order only up to 32 of them (seen here: beyond that,
   // a closed channel's messages came back shuffled), and order within a
@@ -94,10 +101,26 @@ export function parseWorkerConfig(env: Record<string, string | undefined>): Work
       }: Must be at least IDEMPOTENCY_KEY_RETENTION_HOURS (${data.IDEMPOTENCY_KEY_RETENTION_HOURS})`,
     );
   }
+  // Every service connects as its own RabbitMQ user in production, so the
+  // worker's own user is never the command service's there: falling back to
+  // it would refuse every command.
+  refuseDevelopmentDefaults("worker", env, [
+    { kind: "amqp", variable: "AMQP_URL", url: data.AMQP_URL },
+    { kind: "postgres", variable: "WRITE_DATABASE_URL", url: data.WRITE_DATABASE_URL },
+    { kind: "postgres", variable: "READ_DATABASE_URL", url: data.READ_DATABASE_URL },
+    {
+      kind: "set",
+      variable: "COMMAND_PUBLISHER_USER",
+      value: data.COMMAND_PUBLISHER_USER,
+      why: "it must name the command service's RabbitMQ user, the only one whose commands the " +
+        "worker applies",
+    },
+  ]);
   return {
     writeDatabaseUrl: data.WRITE_DATABASE_URL,
     readDatabaseUrl: data.READ_DATABASE_URL,
     amqpUrl: data.AMQP_URL,
+    commandPublisherUser: data.COMMAND_PUBLISHER_USER ?? amqpUserOf(data.AMQP_URL),
     prefetch: data.WORKER_PREFETCH,
     concurrency: data.WORKER_CONCURRENCY,
     httpHost: data.WORKER_HTTP_HOST,

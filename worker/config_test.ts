@@ -6,6 +6,7 @@ Deno.test("parseWorkerConfig() falls back to the developer defaults", () => {
     writeDatabaseUrl: "postgres://postgres@localhost:5432/catalog_write",
     readDatabaseUrl: "postgres://postgres@localhost:5432/catalog_read",
     amqpUrl: "amqp://guest:guest@localhost:5672",
+    commandPublisherUser: "guest",
     prefetch: 32,
     concurrency: 4,
     httpHost: "0.0.0.0",
@@ -25,6 +26,7 @@ Deno.test("parseWorkerConfig() reads every variable", () => {
       WRITE_DATABASE_URL: "postgresql://app:pw@db1:5433/w",
       READ_DATABASE_URL: "postgres://app:pw@db2/r",
       AMQP_URL: "amqps://user:pw@rabbit:5671/catalog",
+      COMMAND_PUBLISHER_USER: "catalog-command",
       WORKER_PREFETCH: "4",
       WORKER_CONCURRENCY: "8",
       WORKER_HTTP_HOST: "127.0.0.2",
@@ -38,6 +40,7 @@ Deno.test("parseWorkerConfig() reads every variable", () => {
       writeDatabaseUrl: "postgresql://app:pw@db1:5433/w",
       readDatabaseUrl: "postgres://app:pw@db2/r",
       amqpUrl: "amqps://user:pw@rabbit:5671/catalog",
+      commandPublisherUser: "catalog-command",
       prefetch: 4,
       concurrency: 8,
       httpHost: "127.0.0.2",
@@ -109,4 +112,76 @@ Deno.test("parseWorkerConfig() refuses a prefetch of 0, above 32 or a fraction",
   assert.throws(() => parseWorkerConfig({ WORKER_PREFETCH: "0" }), /Must be from 1 to 32/);
   assert.throws(() => parseWorkerConfig({ WORKER_PREFETCH: "33" }), /Must be from 1 to 32/);
   assert.throws(() => parseWorkerConfig({ WORKER_PREFETCH: "2.5" }), /Must be a whole number/);
+});
+
+Deno.test("parseWorkerConfig() expects commands from the user of its own AMQP_URL unless told", () => {
+  assert.equal(
+    parseWorkerConfig({ AMQP_URL: "amqp://catalog-dev:pw@rabbit/catalog" }).commandPublisherUser,
+    "catalog-dev",
+  );
+  assert.equal(
+    parseWorkerConfig({ AMQP_URL: "amqp://rabbit/catalog" }).commandPublisherUser,
+    "guest",
+  );
+  assert.equal(
+    parseWorkerConfig({
+      AMQP_URL: "amqp://catalog-worker:pw@rabbit/catalog",
+      COMMAND_PUBLISHER_USER: " catalog-command ",
+    }).commandPublisherUser,
+    "catalog-command",
+  );
+  assert.equal(parseWorkerConfig({ COMMAND_PUBLISHER_USER: "" }).commandPublisherUser, "guest");
+});
+
+Deno.test("parseWorkerConfig() refuses a COMMAND_PUBLISHER_USER with control characters", () => {
+  assert.throws(
+    () => parseWorkerConfig({ COMMAND_PUBLISHER_USER: "catalog\u0000command" }),
+    {
+      name: "ConfigError",
+      message: 'Cannot configure the worker: COMMAND_PUBLISHER_USER="catalog\\u0000command": ' +
+        "Must be a RabbitMQ user name, without control characters",
+    },
+  );
+});
+
+Deno.test("parseWorkerConfig() in production needs COMMAND_PUBLISHER_USER, its own user being another", () => {
+  const production = {
+    CATALOG_ENV: "production",
+    AMQP_URL: "amqps://catalog-worker:s3cret@rabbit:5671/catalog",
+    WRITE_DATABASE_URL: "postgres://catalog_worker:pw@db:5432/catalog_write",
+    READ_DATABASE_URL: "postgres://catalog_worker:pw@db:5432/catalog_read",
+  };
+  assert.throws(() => parseWorkerConfig(production), {
+    name: "ConfigError",
+    message: "Cannot start the worker in production mode (CATALOG_ENV=production): " +
+      "COMMAND_PUBLISHER_USER is unset: it must name the command service's RabbitMQ user, " +
+      "the only one whose commands the worker applies",
+  });
+  assert.equal(
+    parseWorkerConfig({ ...production, COMMAND_PUBLISHER_USER: "catalog-command" })
+      .commandPublisherUser,
+    "catalog-command",
+  );
+});
+
+Deno.test("parseWorkerConfig() in production refuses guest and trust-authenticated databases, naming each", () => {
+  assert.throws(() => parseWorkerConfig({ CATALOG_ENV: "production" }), (error: unknown) => {
+    assert.ok(error instanceof ConfigError);
+    assert.match(error.message, /AMQP_URL connects as RabbitMQ's default user "guest"/);
+    assert.match(error.message, /WRITE_DATABASE_URL has no password/);
+    assert.match(error.message, /READ_DATABASE_URL has no password/);
+    assert.match(error.message, /COMMAND_PUBLISHER_USER is unset/);
+    return true;
+  });
+  assert.throws(
+    () =>
+      parseWorkerConfig({
+        CATALOG_ENV: "production",
+        AMQP_URL: "amqps://catalog-worker:s3cret@rabbit:5671/catalog",
+        COMMAND_PUBLISHER_USER: "catalog-command",
+        WRITE_DATABASE_URL: "postgres://postgres:pw@db:5432/catalog_write",
+        READ_DATABASE_URL: "postgres://catalog_worker:pw@db:5432/catalog_read",
+      }),
+    /WRITE_DATABASE_URL connects as the superuser "postgres"/,
+  );
 });

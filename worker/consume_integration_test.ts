@@ -9,6 +9,7 @@ import {
   partitionQueue,
   topology,
 } from "@catalog/proto";
+import { amqpUserOf } from "@catalog/runtime";
 import { TcpProxy } from "@catalog/testkit";
 import { commandEnvelope, eventually, withVhost } from "./_testing.ts";
 import { type Consumer, type ConsumerOptions, startConsumer } from "./consume/start_consumer.ts";
@@ -20,11 +21,14 @@ const nothingToRecord = () => Promise.resolve();
 
 /** A consumer of every partition, as a lone worker holding every lease runs it. */
 async function consumeAll(
-  options: Omit<ConsumerOptions, "recordAccepted" | "recordFailed"> & Partial<ConsumerOptions>,
+  options:
+    & Omit<ConsumerOptions, "recordAccepted" | "recordFailed" | "recordRefused">
+    & Partial<ConsumerOptions>,
 ): Promise<Consumer> {
   const consumer = await startConsumer({
     recordAccepted: nothingToRecord,
     recordFailed: nothingToRecord,
+    recordRefused: nothingToRecord,
     ...options,
   });
   for (let partition = 0; partition < topology.partitions; partition++) {
@@ -36,12 +40,18 @@ async function consumeAll(
   return consumer;
 }
 
+/** The message the command service publishes for an envelope, as the user amqpUrl logs in as. */
+function commandMessage(amqpUrl: string, envelope: CommandEnvelope) {
+  const { body, properties } = encodeCommandMessage(envelope, "consume-test");
+  return { body: Buffer.from(body), properties: { ...properties, userId: amqpUserOf(amqpUrl) } };
+}
+
 async function publish(amqpUrl: string, envelope: CommandEnvelope): Promise<void> {
   const connection = await amqp.connect(amqpUrl);
   try {
     const channel = await connection.createConfirmChannel();
-    const { body, properties } = encodeCommandMessage(envelope, "consume-test");
-    channel.publish(topology.commandsExchange, envelope.type, Buffer.from(body), properties);
+    const { body, properties } = commandMessage(amqpUrl, envelope);
+    channel.publish(topology.commandsExchange, envelope.type, body, properties);
     await channel.waitForConfirms();
     await channel.close();
   } finally {
@@ -121,7 +131,13 @@ Deno.test("startConsumer() dead-letters a command that keeps failing, with the e
       assert.equal(calls, 4);
       const reason =
         `Cannot handle CreateCategory ${envelope.commandId}: Cannot read properties of undefined`;
-      assert.ok(lines.includes(`dead-lettered ${envelope.commandId}: ${reason}`), lines.join("\n"));
+      const line = new RegExp(
+        `^dead-lettered ${envelope.commandId} \\(reference [0-9a-f-]{36}\\): `,
+      );
+      assert.ok(
+        lines.some((logged) => line.test(logged) && logged.endsWith(`: ${reason}`)),
+        lines.join("\n"),
+      );
 
       const connection = await amqp.connect(amqpUrl);
       try {
@@ -136,6 +152,67 @@ Deno.test("startConsumer() dead-letters a command that keeps failing, with the e
         await connection.close();
       }
       assert.equal((await queued(amqpUrl)).commands, 0);
+    } finally {
+      await consumer.stop();
+    }
+  });
+});
+
+Deno.test("startConsumer() dead-letters at once a command PostgreSQL refuses as data, showing clients only a reference", async () => {
+  await withVhost(async (amqpUrl) => {
+    const lines: string[] = [];
+    const statuses: { commandId: string; message: string }[] = [];
+    let calls = 0;
+    const pgText = 'invalid byte sequence for encoding "UTF8": 0x00';
+    const consumer = await consumeAll({
+      amqpUrl,
+      prefetch: 4,
+      handle() {
+        calls += 1;
+        return Promise.reject(Object.assign(new Error(pgText), { code: "22021" }));
+      },
+      project: nothingToProject,
+      recordFailed(envelope, message) {
+        statuses.push({ commandId: envelope.commandId, message });
+        return Promise.resolve();
+      },
+      log: (line) => lines.push(line),
+    });
+    try {
+      const envelope = commandEnvelope("CreateCategory", crypto.randomUUID(), { name: "Toys" });
+      const started = Date.now();
+      await publish(amqpUrl, envelope);
+      await eventually("the dead letter", async () => (await queued(amqpUrl)).deadLetters === 1);
+      assert.equal(calls, 1, "a data exception is not retried");
+      assert.ok(Date.now() - started < 5000);
+      assert.ok(lines.every((line) => !line.includes("retry")), lines.join("\n"));
+
+      assert.equal(statuses.length, 1);
+      assert.equal(statuses[0]!.commandId, envelope.commandId);
+      const shown =
+        /^Cannot apply the command: it failed in the worker \(reference ([0-9a-f-]{36})\)$/
+          .exec(statuses[0]!.message);
+      assert.ok(shown, statuses[0]!.message);
+      const reference = shown[1]!;
+      assert.ok(!statuses[0]!.message.includes("UTF8"), "no PostgreSQL text for clients");
+      const reason = `Cannot handle CreateCategory ${envelope.commandId}: ${pgText}`;
+      assert.ok(
+        lines.includes(`dead-lettered ${envelope.commandId} (reference ${reference}): ${reason}`),
+        lines.join("\n"),
+      );
+
+      const connection = await amqp.connect(amqpUrl);
+      try {
+        const channel = await connection.createChannel();
+        const message = await channel.get(topology.deadLetterQueue, { noAck: true });
+        assert.ok(message);
+        assert.equal(message.properties.headers?.[headers.deadLetterReason], reason);
+        assert.equal(message.properties.headers?.[headers.deadLetterReference], reference);
+        assert.equal(message.properties.headers?.[headers.originalUserId], amqpUserOf(amqpUrl));
+        await channel.close();
+      } finally {
+        await connection.close();
+      }
     } finally {
       await consumer.stop();
     }
@@ -275,8 +352,8 @@ Deno.test("startConsumer() applies one aggregate's commands in order while it ha
             id: aggregateId,
             name: `step ${step}`,
           });
-          const { body, properties } = encodeCommandMessage(envelope, "consume-test");
-          channel.publish(topology.commandsExchange, envelope.type, Buffer.from(body), properties);
+          const { body, properties } = commandMessage(amqpUrl, envelope);
+          channel.publish(topology.commandsExchange, envelope.type, body, properties);
         }
       }
       await channel.waitForConfirms();
@@ -308,6 +385,7 @@ Deno.test("startConsumer() records each command's accepted copy once, in batches
         return Promise.resolve();
       },
       recordFailed: nothingToRecord,
+      recordRefused: nothingToRecord,
       log: () => {},
     });
     try {
@@ -351,8 +429,8 @@ Deno.test("startConsumer() moves commands left in the old single queue into the 
       });
       await channel.bindQueue(topology.legacyCommandsQueue, topology.commandsExchange, "#");
       for (const envelope of envelopes) {
-        const { body, properties } = encodeCommandMessage(envelope, "consume-test");
-        channel.publish(topology.commandsExchange, envelope.type, Buffer.from(body), properties);
+        const { body, properties } = commandMessage(amqpUrl, envelope);
+        channel.publish(topology.commandsExchange, envelope.type, body, properties);
       }
       await channel.waitForConfirms();
       await channel.close();
@@ -368,6 +446,7 @@ Deno.test("startConsumer() moves commands left in the old single queue into the 
       project: nothingToProject,
       recordAccepted: nothingToRecord,
       recordFailed: nothingToRecord,
+      recordRefused: nothingToRecord,
       log: (line) => lines.push(line),
     });
     try {
@@ -417,8 +496,8 @@ Deno.test("startConsumer() finishes the commands delivered to a partition before
       const channel = await connection.createConfirmChannel();
       for (const name of names) {
         const envelope = commandEnvelope("UpdateCategory", aggregateId, { id: aggregateId, name });
-        const { body, properties } = encodeCommandMessage(envelope, "consume-test");
-        channel.publish(topology.commandsExchange, envelope.type, Buffer.from(body), properties);
+        const { body, properties } = commandMessage(amqpUrl, envelope);
+        channel.publish(topology.commandsExchange, envelope.type, body, properties);
       }
       await channel.waitForConfirms();
       await connection.close();

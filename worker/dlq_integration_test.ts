@@ -9,6 +9,8 @@ import {
   headers,
   topology,
 } from "@catalog/proto";
+import { infrastructureFrom } from "@catalog/dev";
+import { amqpUserOf } from "@catalog/runtime";
 import { commandEnvelope, eventually, withVhost } from "./_testing.ts";
 import { DeadLetterError } from "./dlq/dead_letter_error.ts";
 import { listDeadLetters } from "./dlq/list_dead_letters.ts";
@@ -17,6 +19,12 @@ import { replayDeadLetters } from "./dlq/replay_dead_letters.ts";
 
 const DEAD_LETTERED_AT = "2025-06-01T10:00:00.000Z";
 const TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/**
+ * The RabbitMQ user of the tests' connections: the developer's, which the
+ * tools take for the command service's user unless told otherwise.
+ */
+const publisherUser = amqpUserOf(infrastructureFrom(Deno.env.toObject()).amqpUrl);
 
 /** Runs fn against a fresh vhost with the catalog's topology declared, and a confirm channel on it. */
 async function withTopology(
@@ -48,16 +56,26 @@ function createProduct(): CommandEnvelope {
   });
 }
 
-/** Publishes a dead letter as the worker's deadLetter() does: the original message plus the reason. */
-function publishAsWorker(channel: amqp.ConfirmChannel, envelope: CommandEnvelope, reason: string) {
+/**
+ * Publishes a dead letter as the worker's deadLetter() does: the original
+ * message plus the reason, and the user that published the original
+ * (default: the command service's).
+ */
+function publishAsWorker(
+  channel: amqp.ConfirmChannel,
+  envelope: CommandEnvelope,
+  dead: { reason: string; publishedBy?: string },
+) {
   const { body, properties } = encodeCommandMessage(envelope, "catalog-command");
   channel.publish(topology.deadLetterExchange, envelope.type, Buffer.from(body), {
     ...properties,
     headers: {
       ...properties.headers,
-      [headers.deadLetterReason]: reason,
+      [headers.deadLetterReason]: dead.reason,
       [headers.deadLetteredAt]: DEAD_LETTERED_AT,
+      [headers.deadLetterReference]: crypto.randomUUID(),
       [headers.originalRoutingKey]: envelope.type,
+      [headers.originalUserId]: dead.publishedBy ?? publisherUser,
     },
   });
 }
@@ -67,7 +85,7 @@ async function deadLetterAsWorker(
   envelope: CommandEnvelope,
   reason: string,
 ): Promise<void> {
-  publishAsWorker(channel, envelope, reason);
+  publishAsWorker(channel, envelope, { reason });
   await channel.waitForConfirms();
 }
 
@@ -99,7 +117,11 @@ async function deadLetterAsRabbitMQ(
   await channel.bindQueue(LIMITED_QUEUE, LIMITED_EXCHANGE, "#");
   const before = await deadLetterCount(channel);
   const { body, properties } = encodeCommandMessage(envelope, "catalog-command");
-  channel.publish(LIMITED_EXCHANGE, envelope.type, Buffer.from(body), properties);
+  // As the command service publishes: RabbitMQ keeps the user_id on what it dead-letters.
+  channel.publish(LIMITED_EXCHANGE, envelope.type, Buffer.from(body), {
+    ...properties,
+    userId: publisherUser,
+  });
   await channel.waitForConfirms();
   for (let delivery = 0; delivery < 10; delivery++) {
     const message = await channel.get(LIMITED_QUEUE, { noAck: false });
@@ -188,7 +210,9 @@ Deno.test("listDeadLetters() reads what the worker and what RabbitMQ dead-letter
 Deno.test("listDeadLetters() keeps the queue's order past one run of returned messages", async () => {
   await withTopology(async (amqpUrl, channel) => {
     const envelopes = Array.from({ length: 70 }, (_, n) => createCategory(`Category ${n}`));
-    for (const envelope of envelopes) publishAsWorker(channel, envelope, "Cannot read command");
+    for (const envelope of envelopes) {
+      publishAsWorker(channel, envelope, { reason: "Cannot read command" });
+    }
     await channel.waitForConfirms();
     const published = idsOf(envelopes);
 
@@ -269,6 +293,7 @@ Deno.test("replayDeadLetters() sends one chosen dead letter back as it was publi
     assert.equal(properties.type, "CreateCategory");
     assert.equal(properties.correlationId, chosen.correlationId);
     assert.equal(properties.appId, "catalog-command");
+    assert.equal(properties.userId, publisherUser, "sent as the command service's user");
     assert.equal(properties.timestamp, original.properties.timestamp);
     assert.equal(properties.contentType, "application/json");
     assert.equal(properties.deliveryMode, 2);
@@ -327,7 +352,9 @@ Deno.test("replayDeadLetters() with all empties the queue, in queue order", asyn
 Deno.test("replayDeadLetters() leaves the dead letters it was not asked for in their order", async () => {
   await withTopology(async (amqpUrl, channel) => {
     const envelopes = Array.from({ length: 70 }, (_, n) => createCategory(`Category ${n}`));
-    for (const envelope of envelopes) publishAsWorker(channel, envelope, "Cannot read command");
+    for (const envelope of envelopes) {
+      publishAsWorker(channel, envelope, { reason: "Cannot read command" });
+    }
     await channel.waitForConfirms();
     const chosen = envelopes.filter((_, n) => n % 7 === 3);
 
@@ -354,6 +381,78 @@ Deno.test("replayDeadLetters() reports command ids it does not find and replays 
     assert.deepEqual(report.notFound, [unknown]);
     assert.equal(report.remaining, 1);
     assert.deepEqual(idsOf(await listDeadLetters(amqpUrl)), [kept.commandId]);
+  });
+});
+
+Deno.test("replayDeadLetters() keeps the dead letters the command service did not publish, saying who did", async () => {
+  await withTopology(async (amqpUrl, channel) => {
+    const forged = createCategory("Forged");
+    const anonymous = createCategory("Anonymous");
+    const genuine = createCategory("Genuine");
+    publishAsWorker(channel, forged, {
+      reason: 'Refused: published by RabbitMQ user "mallory", not by the command service\'s user',
+      publishedBy: "mallory",
+    });
+    // A dead letter without user_id or x-original-user-id, as from before they were recorded.
+    const { body, properties } = encodeCommandMessage(anonymous, "catalog-command");
+    channel.publish(topology.deadLetterExchange, "CreateCategory", Buffer.from(body), {
+      ...properties,
+      headers: { ...properties.headers, [headers.deadLetterReason]: "Cannot read command" },
+    });
+    publishAsWorker(channel, genuine, { reason: "Cannot handle CreateCategory: boom" });
+    await channel.waitForConfirms();
+    const observer = await observeCommands(channel);
+
+    const report = await replayDeadLetters(amqpUrl, { select: "all" });
+    assert.deepEqual(idsOf(report.replayed), [genuine.commandId]);
+    assert.deepEqual(report.failed.map(({ deadLetter, why }) => [deadLetter.commandId, why]), [
+      [
+        forged.commandId,
+        `it was published by RabbitMQ user "mallory", not by the command service's user "${publisherUser}"`,
+      ],
+      [
+        anonymous.commandId,
+        "it does not say which RabbitMQ user published it, and only what the command " +
+        `service's user "${publisherUser}" published is replayed`,
+      ],
+    ]);
+    assert.equal(report.remaining, 2);
+    const replayed = await drain(channel, observer);
+    assert.deepEqual(replayed.map((message) => message.properties.messageId), [genuine.commandId]);
+    assert.deepEqual(idsOf(await listDeadLetters(amqpUrl)), [
+      forged.commandId,
+      anonymous.commandId,
+    ]);
+  });
+});
+
+Deno.test("replayDeadLetters() says how to let it publish as a command service user other than its own", async () => {
+  await withTopology(async (amqpUrl, channel) => {
+    const envelope = createCategory();
+    publishAsWorker(channel, envelope, {
+      reason: "Cannot handle CreateCategory: boom",
+      publishedBy: "catalog-command",
+    });
+    await channel.waitForConfirms();
+
+    // The tests' user has no impersonator tag, so RabbitMQ refuses another user_id.
+    const refused = await failureOf(
+      replayDeadLetters(amqpUrl, { select: "all", publisherUser: "catalog-command" }),
+    );
+    assert.ok(refused instanceof DeadLetterError, String(refused));
+    assert.match(
+      refused.message,
+      new RegExp(
+        `^Cannot replay dead letters: RabbitMQ refused to let user "${publisherUser}" publish ` +
+          `commands as the command service's user "catalog-command" \\(.*user_id property ` +
+          `set to 'catalog-command'.*\\); give "${publisherUser}" the impersonator tag, or ` +
+          "replay with the command service's RabbitMQ user",
+      ),
+    );
+    assert.match(refused.message, /it and the rest stay in catalog\.commands\.dead-letter$/);
+    await eventually("the dead letter back in its queue", async () => {
+      return await deadLetterCount(channel) === 1;
+    });
   });
 });
 

@@ -5,14 +5,15 @@
  *   deno task dlq:replay -- --all                  send every dead letter back to the commands
  *   deno task dlq:replay -- <command-id> [...]     send those back
  *
- * Reads AMQP_URL as the worker does. Exits 0 when everything asked for was
- * done; 1 when RabbitMQ could not be used, a command id was not found or a
- * dead letter could not be replayed; 2 on a usage mistake. Expected failures
- * print one `Cannot …` line, no stack trace.
+ * Reads AMQP_URL and COMMAND_PUBLISHER_USER as the worker does: a replay
+ * sends back only what that user published, as that user. Exits 0 when
+ * everything asked for was done; 1 when RabbitMQ could not be used, a command
+ * id was not found or a dead letter could not be replayed; 2 on a usage
+ * mistake. Expected failures print one `Cannot …` line, no stack trace.
  */
 import { topology } from "@catalog/proto";
 import { ConfigError } from "@catalog/runtime";
-import { parseDeadLetterConfig } from "./dlq/config.ts";
+import { type DeadLetterConfig, parseDeadLetterConfig } from "./dlq/config.ts";
 import { DeadLetterError } from "./dlq/dead_letter_error.ts";
 import { dlqUsage, parseDlqArgs } from "./dlq/dlq_args.ts";
 import { listDeadLetters } from "./dlq/list_dead_letters.ts";
@@ -41,8 +42,11 @@ async function list(amqpUrl: string): Promise<number> {
   return 0;
 }
 
-async function replay(amqpUrl: string, select: "all" | string[]): Promise<number> {
-  const report = await replayDeadLetters(amqpUrl, { select });
+async function replay(config: DeadLetterConfig, select: "all" | string[]): Promise<number> {
+  const report = await replayDeadLetters(config.amqpUrl, {
+    select,
+    publisherUser: config.commandPublisherUser,
+  });
   for (const deadLetter of report.replayed) {
     console.log(
       `replayed ${
@@ -80,10 +84,10 @@ async function main(args: readonly string[]): Promise<number> {
     return 0;
   }
   try {
-    const { amqpUrl } = parseDeadLetterConfig(Deno.env.toObject());
+    const config = parseDeadLetterConfig(Deno.env.toObject());
     return invocation.tool === "list"
-      ? await list(amqpUrl)
-      : await replay(amqpUrl, invocation.select);
+      ? await list(config.amqpUrl)
+      : await replay(config, invocation.select);
   } catch (error) {
     if (!(error instanceof DeadLetterError || error instanceof ConfigError)) throw error;
     console.error(error.message);

@@ -42,16 +42,37 @@ function isTransientSqlState(code: string): boolean {
     ["40001", "40P01", "57P01", "57P02", "57P03"].includes(code);
 }
 
+/** The error and the errors it wraps (`cause`), outermost first, at most ten deep. */
+function* causeChain(error: unknown): Generator<{ code?: unknown; name?: unknown }> {
+  for (let current = error, depth = 0; current && depth < 10; depth++) {
+    if (typeof current !== "object") return;
+    yield current as { code?: unknown; name?: unknown };
+    current = (current as { cause?: unknown }).cause;
+  }
+}
+
 /** Whether retrying the same work later may succeed; looks through `cause` chains too. */
 export function isTransient(error: unknown): boolean {
-  for (let current = error, depth = 0; current && depth < 10; depth++) {
-    if (typeof current !== "object") return false;
-    const { code, name, cause } = current as { code?: unknown; name?: unknown; cause?: unknown };
+  for (const { code, name } of causeChain(error)) {
     if (typeof code === "string" && (transientCodes.has(code) || isTransientSqlState(code))) {
       return true;
     }
     if (typeof name === "string" && transientNames.has(name)) return true;
-    current = cause;
+  }
+  return false;
+}
+
+/**
+ * Whether PostgreSQL refused the data itself: a SQLSTATE of class 22 (data
+ * exception), such as 22021 (a byte sequence invalid in the encoding),
+ * 22P05 (a character the encoding cannot hold) or 22001 (a string too long
+ * for its column). The same command meets the same refusal every time, so
+ * retrying it only delays the partition behind it. Looks through `cause`
+ * chains too.
+ */
+export function isDataError(error: unknown): boolean {
+  for (const { code } of causeChain(error)) {
+    if (typeof code === "string" && /^22[0-9A-Z]{3}$/.test(code)) return true;
   }
   return false;
 }

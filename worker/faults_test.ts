@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
-import { isTransient, sleep } from "./faults.ts";
+import { isDataError, isTransient, sleep } from "./faults.ts";
 
 function withCode(code: string): Error {
   return Object.assign(new Error("boom"), { code });
@@ -26,6 +26,22 @@ Deno.test("isTransient() retries refused and reset connections, also as a cause"
   assert.equal(isTransient(new TypeError("bug")), false);
   assert.equal(isTransient("text"), false);
   assert.equal(isTransient(undefined), false);
+});
+
+Deno.test("isDataError() recognises PostgreSQL's data exceptions (class 22), also as a cause", () => {
+  for (const code of ["22021", "22P05", "22001", "22P02", "22003", "22012", "22000"]) {
+    assert.equal(isDataError(withCode(code)), true, code);
+  }
+  assert.equal(isDataError(new Error("wrapped", { cause: withCode("22021") })), true);
+});
+
+Deno.test("isDataError() leaves other SQLSTATEs and other errors alone", () => {
+  for (const code of ["23505", "40001", "08006", "42601", "2202", "220211", "ECONNREFUSED"]) {
+    assert.equal(isDataError(withCode(code)), false, code);
+  }
+  assert.equal(isDataError(new TypeError("bug")), false);
+  assert.equal(isDataError(undefined), false);
+  assert.equal(isDataError("22021"), false);
 });
 
 Deno.test("isTransient() recognises a refused PostgreSQL connection", async () => {

@@ -1,6 +1,7 @@
 import postgres from "postgres";
 import { topology } from "@catalog/proto";
 import {
+  amqpUserOf,
   databaseCheck,
   type ReadinessCheck,
   stoppingCheck,
@@ -8,7 +9,7 @@ import {
   watchDatabaseHealth,
 } from "@catalog/runtime";
 import { startCatchUp } from "./catch_up.ts";
-import { recordAccepted, recordFailed } from "./command_status.ts";
+import { recordAccepted, recordFailed, recordRefused } from "./command_status.ts";
 import { defaultRetention, type RetentionConfig, type WorkerConfig } from "./config.ts";
 import { startConsumer } from "./consume/start_consumer.ts";
 import { type Clock, handleCommand, handleCommands } from "./handle_command.ts";
@@ -62,14 +63,17 @@ const LEASE_SESSION_IDLE_MS = 10_000;
  * once consuming has started, after logging "Worker ready".
  */
 export async function startWorker(
-  config: Omit<WorkerConfig, "httpHost" | "httpPort" | "retention"> & {
+  config: Omit<WorkerConfig, "httpHost" | "httpPort" | "retention" | "commandPublisherUser"> & {
     /** Default: defaultRetention. */
     retention?: RetentionConfig;
+    /** Default: the user amqpUrl logs in as. */
+    commandPublisherUser?: string;
   },
   options: StartWorkerOptions = {},
 ): Promise<Worker> {
   const log = options.log ?? ((line: string) => console.log(line));
   const clock = options.clock ?? (() => new Date());
+  const publisherUser = config.commandPublisherUser ?? amqpUserOf(config.amqpUrl);
   const poolOptions = {
     // One connection per partition handled at once, and one for projecting
     // and recording statuses.
@@ -150,7 +154,9 @@ export async function startWorker(
       handleMany: (envelopes) => handleCommands(write, envelopes, { clock }),
       project: projectNow,
       recordAccepted: (commands) => recordAccepted(read, commands),
-      recordFailed: (envelope, reason) => recordFailed(read, envelope, reason, clock),
+      recordFailed: (envelope, message) => recordFailed(read, envelope, message, clock),
+      recordRefused: (envelope, message) => recordRefused(read, { envelope, message, clock }),
+      publisherUser,
       clock,
       log,
       signal: options.signal,
@@ -165,7 +171,8 @@ export async function startWorker(
     await leases.rebalance();
     log(
       `Worker ready: consuming partitions ${[...leases.held].join(", ") || "(none yet)"} of ` +
-        `${topology.partitions} (prefetch ${config.prefetch}, concurrency ${config.concurrency})`,
+        `${topology.partitions} (prefetch ${config.prefetch}, concurrency ${config.concurrency}), ` +
+        `taking commands published by RabbitMQ user "${publisherUser}"`,
     );
     const pruning = startPruning({ write, read }, {
       retention: config.retention ?? defaultRetention,

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import amqp from "amqplib";
 import { encodeCommandMessage, headers, partitionQueue, topology } from "@catalog/proto";
-import { managementApi } from "@catalog/dev";
+import { infrastructureFrom, managementApi } from "@catalog/dev";
+import { amqpUserOf } from "@catalog/runtime";
 import type { TestVhost } from "@catalog/testkit";
 import { commandEnvelope, eventually, type Sql, withDatabases, withVhost } from "./_testing.ts";
 import { startWorker, type Worker } from "./worker.ts";
@@ -21,12 +22,21 @@ async function withPublisher(
   }
 }
 
+/**
+ * The RabbitMQ user the tests publish as: the developer's, which is also the
+ * worker's own and so, by default, the one it takes commands from.
+ */
+const publisherUser = amqpUserOf(infrastructureFrom(Deno.env.toObject()).amqpUrl);
+
 function publishCommand(
   channel: amqp.ConfirmChannel,
   envelope: ReturnType<typeof commandEnvelope>,
 ) {
   const { body, properties } = encodeCommandMessage(envelope, "worker-test");
-  channel.publish(topology.commandsExchange, envelope.type, Buffer.from(body), properties);
+  channel.publish(topology.commandsExchange, envelope.type, Buffer.from(body), {
+    ...properties,
+    userId: publisherUser,
+  });
 }
 
 async function statusOf(read: Sql, commandId: string): Promise<string | undefined> {
@@ -94,6 +104,7 @@ Deno.test("startWorker() dead-letters a malformed message with its reason and ap
     await withPublisher(amqpUrl, async (channel) => {
       channel.publish(topology.commandsExchange, "CreateCategory", Buffer.from("{not json"), {
         messageId: "malformed-1",
+        userId: publisherUser,
         type: "CreateCategory",
         correlationId: "correlation-1",
         appId: "worker-test",
@@ -105,6 +116,7 @@ Deno.test("startWorker() dead-letters a malformed message with its reason and ap
       const { body, properties } = encodeCommandMessage(mislabelled, "worker-test");
       channel.publish(topology.commandsExchange, "CreateCategory", Buffer.from(body), {
         ...properties,
+        userId: publisherUser,
         messageId: "not-the-command-id",
       });
       publishCommand(channel, valid);
@@ -152,7 +164,13 @@ Deno.test("startWorker() dead-letters a malformed message with its reason and ap
       /^Cannot read command: message_id "not-the-command-id" differs from commandId/,
     );
 
-    assert.ok(lines.includes("dead-lettered malformed-1: Cannot read command: body is not JSON"));
+    assert.ok(
+      lines.some((line) =>
+        /^dead-lettered malformed-1 \(reference [0-9a-f-]{36}\): Cannot read command: body is not JSON$/
+          .test(line)
+      ),
+      lines.join("\n"),
+    );
     assert.ok(
       lines.some((line) =>
         line ===
@@ -288,6 +306,7 @@ Deno.test("startWorker() dead-letters a command whose x-aggregate-id header is m
         const { [headers.aggregateId]: _, ...rest } = properties.headers ?? {};
         channel.publish(topology.commandsExchange, envelope.type, Buffer.from(body), {
           ...properties,
+          userId: publisherUser,
           headers: aggregateHeader ? { ...rest, [headers.aggregateId]: aggregateHeader } : rest,
         });
       }
@@ -311,5 +330,70 @@ Deno.test("startWorker() dead-letters a command whose x-aggregate-id header is m
     assert.equal(await statusOf(read, headless.commandId), undefined);
     const [row] = await read`select count(*)::int as count from category_view`;
     assert.equal(row?.count, 0);
+  });
+});
+
+Deno.test("startWorker() gives up at once on a command PostgreSQL refuses as data, and shows clients no PostgreSQL text", async () => {
+  await withWorker(async ({ lines, amqpUrl, read, write }) => {
+    // PostgreSQL refuses the row as data, as it refuses text it cannot store.
+    await write.unsafe(`
+      create function refuse_as_data() returns trigger language plpgsql as $$
+      begin
+        if new.name = 'Refused' then
+          raise exception 'invalid byte sequence for encoding "UTF8": 0x00'
+            using errcode = 'character_not_in_repertoire';
+        end if;
+        return new;
+      end $$;
+      create trigger refuse_as_data before insert on categories
+        for each row execute function refuse_as_data();`);
+    const refused = commandEnvelope("CreateCategory", crypto.randomUUID(), { name: "Refused" });
+    const after = commandEnvelope("CreateCategory", crypto.randomUUID(), { name: "After" });
+    await withPublisher(amqpUrl, async (channel) => {
+      publishCommand(channel, refused);
+      publishCommand(channel, after);
+      await channel.waitForConfirms();
+    });
+    await eventually("the refused command FAILED", async () => {
+      return await statusOf(read, refused.commandId) === "FAILED";
+    });
+    await eventually("the next command applied", async () => {
+      return await statusOf(read, after.commandId) === "APPLIED";
+    });
+
+    const [status] = await read`
+      select code, message from command_view where command_id = ${refused.commandId}`;
+    assert.equal(status?.code, "DEAD_LETTERED");
+    const shown =
+      /^Cannot apply the command: it failed in the worker \(reference ([0-9a-f-]{36})\)$/
+        .exec(String(status?.message));
+    assert.ok(shown, String(status?.message));
+    const reference = shown[1]!;
+
+    const label = `CreateCategory ${refused.commandId.slice(0, 8)}…`;
+    assert.ok(
+      lines.every((line) => !line.startsWith(`cannot handle ${label}`)),
+      `no retry: ${lines.join("\n")}`,
+    );
+    const logged = lines.find((line) => line.includes(`(reference ${reference})`));
+    assert.match(String(logged), /^dead-lettered .*: Cannot handle CreateCategory .*0x00/);
+
+    await withPublisher(amqpUrl, async (channel) => {
+      let message: amqp.GetMessage | false = false;
+      await eventually("the dead letter", async () => {
+        message = await channel.get(topology.deadLetterQueue, { noAck: true });
+        return message !== false;
+      });
+      const got = message as unknown as amqp.GetMessage;
+      assert.equal(got.properties.messageId, refused.commandId);
+      assert.match(
+        String(got.properties.headers?.[headers.deadLetterReason]),
+        /invalid byte sequence for encoding "UTF8": 0x00$/,
+      );
+      assert.equal(got.properties.headers?.[headers.deadLetterReference], reference);
+    });
+    const [handled] = await write`
+      select count(*)::int as count from commands where command_id = ${refused.commandId}`;
+    assert.equal(handled?.count, 0);
   });
 });

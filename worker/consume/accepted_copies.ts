@@ -14,12 +14,15 @@ export interface AcceptedCopiesOptions {
   channel: ConfirmChannel;
   /** Aborted when the session closes: recording the copies in hand is pointless then. */
   gone: AbortSignal;
-  context: Pick<ConsumerContext, "log" | "recordAccepted">;
+  context: Pick<ConsumerContext, "log" | "recordAccepted" | "publisherUser">;
 }
 
 interface Copy {
   message: Message;
-  /** Undefined for a copy that is no command: it is acknowledged, not recorded. */
+  /**
+   * Undefined for a copy that is no command, or that the worker refuses (not
+   * published by the command service): it is acknowledged, not recorded.
+   */
   command?: AcceptedCommand;
 }
 
@@ -88,7 +91,8 @@ export class AcceptedCopies {
   }
 
   #take(message: Message): void {
-    const step = this.#batch.add({ message, command: acceptedCommandOf(message) });
+    const trust = { publisherUser: this.#context.publisherUser };
+    const step = this.#batch.add({ message, command: acceptedCommandOf(message, trust) });
     if (step?.record === "now") void this.flush();
     else if (step) this.#timer = setTimeout(() => void this.flush(), step.ms);
   }

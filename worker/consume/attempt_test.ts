@@ -75,3 +75,21 @@ Deno.test("attempt() does not start work that was abandoned already", async () =
   assert.deepEqual(outcome, { kind: "abandoned" });
   assert.equal(work.calls, 0);
 });
+
+Deno.test("attempt() gives up at once when PostgreSQL refuses the data, without waiting", async () => {
+  const lines: string[] = [];
+  const refused = Object.assign(new Error("value too long for type character varying(100)"), {
+    code: "22001",
+  });
+  const work = failing(refused);
+  const started = Date.now();
+  const outcome = await attempt("handle X", () => work.work(), {
+    abandon: new AbortController().signal,
+    log: (line) => lines.push(line),
+    backoff: { initialMs: 10_000, random: () => 1 },
+  });
+  assert.deepEqual(outcome, { kind: "failed", error: refused });
+  assert.equal(work.calls, 1);
+  assert.deepEqual(lines, []);
+  assert.ok(Date.now() - started < 1000);
+});

@@ -23,8 +23,15 @@ export interface ConsumerContext {
   project: () => Promise<ProjectionReport>;
   /** Makes commands readable as ACCEPTED. */
   recordAccepted: (commands: AcceptedCommand[]) => Promise<void>;
-  /** Makes a dead-lettered command readable as FAILED. */
-  recordFailed: (envelope: CommandEnvelope, reason: string) => Promise<void>;
+  /** Makes a dead-lettered command readable as FAILED, with the message clients see. */
+  recordFailed: (envelope: CommandEnvelope, message: string) => Promise<void>;
+  /**
+   * Makes a refused command readable as FAILED, with the message clients
+   * see, unless the read side knows the command already.
+   */
+  recordRefused: (envelope: CommandEnvelope, message: string) => Promise<void>;
+  /** The command service's RabbitMQ user: the worker refuses commands anyone else published. */
+  publisherUser: string;
   /** Stamps x-dead-lettered-at. */
   clock: Clock;
   /** Receives one line per outcome and per connection change. */

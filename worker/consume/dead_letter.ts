@@ -9,30 +9,52 @@ import { deadLetterProperties } from "./dead_letter_properties.ts";
 
 /** Options of deadLetter(). */
 export interface DeadLetterOptions {
-  /** Why the message can never be processed: its x-dead-letter-reason. */
+  /** Why the message can never be processed: its x-dead-letter-reason, and the worker's log line. */
   reason: string;
   /** The command, when the message could be read as one: it is recorded as FAILED too. */
   envelope?: CommandEnvelope;
+  /**
+   * Whether the worker refused the message (refusalOf()) rather than failed
+   * to process it: its command id is not vouched for, so its FAILED status
+   * is recorded only where the read side knows nothing of that id yet.
+   * Default false.
+   */
+  refused?: boolean;
   /** The session's confirm channel, which publishes the dead letter. */
   publishOn: ConfirmChannel;
   /** The channel the message was delivered on, which acknowledges it. */
   deliveredOn: Channel;
   /** Aborted when the partition leaves: give up, leaving the message unacknowledged. */
   abandon: AbortSignal;
-  context: Pick<ConsumerContext, "clock" | "log" | "recordFailed">;
+  context: Pick<ConsumerContext, "clock" | "log" | "recordFailed" | "recordRefused">;
+}
+
+/**
+ * What a FAILED command's status tells clients: that it failed, and a
+ * reference to quote, never the reason itself, which may hold PostgreSQL's
+ * error text or what a forged message chose to say.
+ */
+export function failedStatusMessage(reference: string, options: { refused: boolean }): string {
+  return options.refused
+    ? `Cannot apply the command: the worker refused it (reference ${reference})`
+    : `Cannot apply the command: it failed in the worker (reference ${reference})`;
 }
 
 /**
  * Dead-letters a message: publishes it to the dead-letter exchange with the
  * reason (deadLetterProperties()) and waits for RabbitMQ's confirm, records
- * its command as FAILED, then acknowledges the original. Each step is
- * retried (attempt()); if publishing fails for good, the original stays
+ * its command as FAILED with a client-safe message (failedStatusMessage()),
+ * then acknowledges the original and logs the whole reason. The dead letter,
+ * the status and the log line share one reference. Each step is retried
+ * (attempt()); if publishing fails for good, the original stays
  * unacknowledged, so nothing is lost.
  */
 export async function deadLetter(message: Message, options: DeadLetterOptions): Promise<void> {
   const { reason, envelope, abandon, context } = options;
+  const refused = options.refused ?? false;
   const { log } = context;
-  const properties = deadLetterProperties(message, { reason, at: context.clock() });
+  const reference = crypto.randomUUID();
+  const properties = deadLetterProperties(message, { reason, at: context.clock(), reference });
   const id = message.properties.messageId ?? "(no message id)";
   const published = await attempt(
     `dead-letter ${id}`,
@@ -50,9 +72,11 @@ export async function deadLetter(message: Message, options: DeadLetterOptions): 
   }
   if (published.kind !== "ok") return;
   if (envelope) {
+    const shown = failedStatusMessage(reference, { refused });
+    const record = refused ? context.recordRefused : context.recordFailed;
     const recorded = await attempt(
       `record ${id} as failed`,
-      () => context.recordFailed(envelope, reason),
+      () => record(envelope, shown),
       { abandon, log },
     );
     if (recorded.kind === "failed") {
@@ -60,5 +84,5 @@ export async function deadLetter(message: Message, options: DeadLetterOptions): 
     }
   }
   if (!acknowledge(options.deliveredOn, message)) return;
-  log(`dead-lettered ${id}: ${reason}`);
+  log(`dead-lettered ${id} (reference ${reference}): ${reason}`);
 }

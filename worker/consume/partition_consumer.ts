@@ -6,7 +6,7 @@ import { type Attempt, attempt } from "./attempt.ts";
 import type { ConsumerContext } from "./consumer_context.ts";
 import { deadLetter } from "./dead_letter.ts";
 import { commandLabel, outcomeLine } from "./outcome_line.ts";
-import { readCommand, readCommands } from "./read_command.ts";
+import { type CommandTrust, readCommand, readCommands } from "./read_command.ts";
 
 /** What a partition needs of the session it belongs to. */
 export interface PartitionSession {
@@ -155,9 +155,10 @@ export class PartitionConsumer {
   }
 
   /**
-   * Handles the messages in order: unreadable ones are dead-lettered, the
-   * commands in one call of handleMany, or, if that fails for a reason other
-   * than a passing fault, one at a time, each with its own retries.
+   * Handles the messages in order: unreadable and refused ones are
+   * dead-lettered, the commands in one call of handleMany, or, if that fails
+   * for a reason other than a passing fault, one at a time, each with its own
+   * retries.
    */
   async #processAll(messages: ConsumeMessage[]): Promise<void> {
     const handleMany = this.#context.handleMany;
@@ -166,8 +167,11 @@ export class PartitionConsumer {
       return;
     }
     if (this.#stopped) return;
-    const { commands, unreadable } = readCommands(messages);
+    const { commands, unreadable, refused } = readCommands(messages, this.#trust);
     for (const { message, reason } of unreadable) await this.#deadLetter(message, reason);
+    for (const { message, reason, envelope } of refused) {
+      await this.#deadLetter(message, reason, { envelope, refused: true });
+    }
     if (commands.length === 0) return;
     const what = `${commands.length} commands`;
     const handled = await this.#attempt(
@@ -194,8 +198,12 @@ export class PartitionConsumer {
 
   async #processOne(message: ConsumeMessage): Promise<void> {
     if (this.#stopped) return;
-    const reading = readCommand(message);
+    const reading = readCommand(message, this.#trust);
     if (reading.kind === "unreadable") return await this.#deadLetter(message, reading.reason);
+    if (reading.kind === "refused") {
+      const { reason, envelope } = reading;
+      return await this.#deadLetter(message, reason, { envelope, refused: true });
+    }
     const { envelope } = reading;
     const command = commandLabel(envelope);
     const handled = await this.#attempt(`handle ${command}`, () => this.#context.handle(envelope));
@@ -204,7 +212,7 @@ export class PartitionConsumer {
       return await this.#deadLetter(
         message,
         `Cannot handle ${envelope.type} ${envelope.commandId}: ${messageOf(handled.error)}`,
-        envelope,
+        { envelope },
       );
     }
     this.#settleLater(command, [{ message, outcome: () => outcomeLine(envelope, handled.value) }]);
@@ -235,10 +243,19 @@ export class PartitionConsumer {
     }
   }
 
-  #deadLetter(message: ConsumeMessage, reason: string, envelope?: CommandEnvelope) {
+  /** Whom commands are taken from. */
+  get #trust(): CommandTrust {
+    return { publisherUser: this.#context.publisherUser };
+  }
+
+  #deadLetter(
+    message: ConsumeMessage,
+    reason: string,
+    command: { envelope?: CommandEnvelope; refused?: boolean } = {},
+  ) {
     return deadLetter(message, {
       reason,
-      envelope,
+      ...command,
       publishOn: this.#session.channel,
       deliveredOn: this.#channel,
       abandon: this.#leaving.signal,

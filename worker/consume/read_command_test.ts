@@ -3,13 +3,28 @@ import type { Message, MessageProperties } from "amqplib";
 import { Buffer } from "node:buffer";
 import { type CommandEnvelope, encodeCommandMessage, headers } from "@catalog/proto";
 import { commandEnvelope } from "../_testing.ts";
-import { acceptedCommandOf, readCommand, readCommands } from "./read_command.ts";
+import {
+  acceptedCommandOf,
+  type CommandTrust,
+  readCommand,
+  readCommands,
+  refusalOf,
+} from "./read_command.ts";
 
-/** A delivered message as amqplib hands it over. */
-function delivered(content: Uint8Array, properties: Partial<MessageProperties> = {}): Message {
+const trust: CommandTrust = { publisherUser: "catalog-command" };
+
+/** A delivered message as amqplib hands it over, published by the command service's user. */
+function delivered(
+  content: Uint8Array,
+  properties: Partial<MessageProperties> = {},
+  fields: { exchange: string; routingKey: string } = {
+    exchange: "catalog.commands",
+    routingKey: "CreateCategory",
+  },
+): Message {
   return {
     content: Buffer.from(content),
-    fields: { deliveryTag: 1, redelivered: false, exchange: "catalog.commands", routingKey: "" },
+    fields: { deliveryTag: 1, redelivered: false, ...fields },
     properties: {
       contentType: undefined,
       contentEncoding: undefined,
@@ -19,10 +34,10 @@ function delivered(content: Uint8Array, properties: Partial<MessageProperties> =
       correlationId: undefined,
       replyTo: undefined,
       expiration: undefined,
-      messageId: undefined,
+      messageId: "m-1",
       timestamp: undefined,
       type: undefined,
-      userId: undefined,
+      userId: "catalog-command",
       appId: undefined,
       clusterId: undefined,
       ...properties,
@@ -36,12 +51,12 @@ function published(
   change: (properties: MessageProperties) => Partial<MessageProperties> = () => ({}),
 ): Message {
   const { body, properties } = encodeCommandMessage(envelope, "catalog-command");
-  const message = delivered(body, properties);
+  const message = delivered(body, { ...properties, userId: "catalog-command" });
   return { ...message, properties: { ...message.properties, ...change(message.properties) } };
 }
 
 function reasonOf(message: Message): string {
-  const reading = readCommand(message);
+  const reading = readCommand(message, trust);
   assert.equal(reading.kind, "unreadable");
   return reading.kind === "unreadable" ? reading.reason : "";
 }
@@ -50,13 +65,66 @@ const toys = () => commandEnvelope("CreateCategory", crypto.randomUUID(), { name
 
 Deno.test("readCommand() reads a message as the command service publishes it", () => {
   const envelope = toys();
-  assert.deepEqual(readCommand(published(envelope)), { kind: "command", envelope });
+  assert.deepEqual(readCommand(published(envelope), trust), { kind: "command", envelope });
+  assert.equal(refusalOf(published(envelope), trust), undefined);
 });
 
-Deno.test("readCommand() reads a message without message_id by its body", () => {
+Deno.test("readCommand() refuses a command published by another RabbitMQ user, or by none", () => {
   const envelope = toys();
-  const reading = readCommand(published(envelope, () => ({ messageId: undefined })));
-  assert.deepEqual(reading, { kind: "command", envelope });
+  assert.deepEqual(readCommand(published(envelope, () => ({ userId: "mallory" })), trust), {
+    kind: "refused",
+    reason:
+      'Refused: published by RabbitMQ user "mallory", not by the command service\'s user "catalog-command"',
+    envelope,
+  });
+  for (const userId of [undefined, ""]) {
+    assert.equal(
+      refusalOf(published(envelope, () => ({ userId })), trust),
+      'Refused: published without a RabbitMQ user_id, not by the command service\'s user "catalog-command"',
+    );
+  }
+});
+
+Deno.test("readCommand() refuses a message without message_id, though its body names a command", () => {
+  const envelope = toys();
+  assert.deepEqual(readCommand(published(envelope, () => ({ messageId: undefined })), trust), {
+    kind: "refused",
+    reason: "Refused: the message has no message_id, and the command service publishes every " +
+      "command with its command id as message_id",
+    envelope,
+  });
+});
+
+Deno.test("readCommand() refuses a command that did not come through the commands exchange", () => {
+  const envelope = toys();
+  const { body, properties } = encodeCommandMessage(envelope, "catalog-command");
+  const straight = delivered(body, { ...properties, userId: "catalog-command" }, {
+    exchange: "",
+    routingKey: "catalog.commands.3",
+  });
+  assert.deepEqual(readCommand(straight, trust), {
+    kind: "refused",
+    reason: 'Refused: it came from the default exchange (routing key "catalog.commands.3"), ' +
+      "not through catalog.commands, so it may sit in another partition than its aggregate's " +
+      "other commands",
+    envelope,
+  });
+  const bound = delivered(body, { ...properties, userId: "catalog-command" }, {
+    exchange: "amq.direct",
+    routingKey: "p3",
+  });
+  assert.match(refusalOf(bound, trust) ?? "", /^Refused: it came from exchange "amq\.direct"/);
+});
+
+Deno.test("readCommand() refuses before it reads: a refused body need not be an envelope", () => {
+  assert.deepEqual(
+    readCommand(delivered(new TextEncoder().encode("not json"), { userId: "mallory" }), trust),
+    {
+      kind: "refused",
+      reason:
+        'Refused: published by RabbitMQ user "mallory", not by the command service\'s user "catalog-command"',
+    },
+  );
 });
 
 Deno.test("readCommand() gives the contract's reason for a body that is no envelope", () => {
@@ -104,25 +172,37 @@ Deno.test("readCommand() refuses a payload id that differs from the aggregate id
   );
 });
 
-Deno.test("readCommands() parts messages into commands and unreadable ones, each in order", () => {
-  const [first, second] = [toys(), toys()];
+Deno.test("readCommands() parts messages into commands, unreadable and refused ones, each in order", () => {
+  const [first, second, forged] = [toys(), toys(), toys()];
   const bad = delivered(new TextEncoder().encode("not json"));
-  const messages = [published(first!), bad, published(second!)];
-  const readings = readCommands(messages);
+  const mallory = published(forged!, () => ({ userId: "mallory" }));
+  const messages = [published(first!), bad, mallory, published(second!)];
+  const readings = readCommands(messages, trust);
   assert.deepEqual(readings.commands.map(({ envelope }) => envelope), [first, second]);
-  assert.deepEqual(readings.commands.map(({ message }) => message), [messages[0], messages[2]]);
+  assert.deepEqual(readings.commands.map(({ message }) => message), [messages[0], messages[3]]);
   assert.deepEqual(readings.unreadable, [
     { message: bad, reason: "Cannot read command: body is not JSON" },
   ]);
+  assert.deepEqual(readings.refused.map(({ message, envelope }) => ({ message, envelope })), [
+    { message: mallory, envelope: forged },
+  ]);
 });
 
-Deno.test("acceptedCommandOf() names the command of an accepted copy, and nothing for an unreadable one", () => {
+Deno.test("acceptedCommandOf() names the command of an accepted copy, and nothing for an unreadable or refused one", () => {
   const envelope = toys();
-  assert.deepEqual(acceptedCommandOf(published(envelope)), {
+  assert.deepEqual(acceptedCommandOf(published(envelope), trust), {
     commandId: envelope.commandId,
     type: "CreateCategory",
     aggregateId: envelope.aggregateId,
     acceptedAt: envelope.issuedAt,
   });
-  assert.equal(acceptedCommandOf(delivered(new TextEncoder().encode("{}"))), undefined);
+  assert.equal(acceptedCommandOf(delivered(new TextEncoder().encode("{}")), trust), undefined);
+  assert.equal(
+    acceptedCommandOf(published(envelope, () => ({ userId: "mallory" })), trust),
+    undefined,
+  );
+  assert.equal(
+    acceptedCommandOf(published(envelope, () => ({ messageId: undefined })), trust),
+    undefined,
+  );
 });

@@ -1,5 +1,5 @@
 import { backoffDelay, type BackoffOptions } from "@catalog/runtime";
-import { isTransient } from "../faults.ts";
+import { isDataError, isTransient } from "../faults.ts";
 
 /** Options of a RetryPolicy. */
 export interface RetryPolicyOptions {
@@ -27,7 +27,9 @@ export interface Retry {
  * it lasts, so it never costs a command its place; any other failure only
  * `retries` times, after which the work is given up (and the command
  * dead-lettered). Each kind has its own backoff, growing with its own count.
- * Pure: it decides, the caller waits.
+ * A data exception of PostgreSQL's (isDataError()) is given up at once: the
+ * same data is refused the same way every time. Pure: it decides, the
+ * caller waits.
  */
 export class RetryPolicy {
   readonly #retries: number;
@@ -42,6 +44,7 @@ export class RetryPolicy {
 
   /** After a failed attempt: when to try again, or undefined to give up. */
   next(error: unknown): Retry | undefined {
+    if (isDataError(error)) return undefined;
     if (isTransient(error)) {
       const delayMs = backoffDelay(this.#faults++, this.#backoff);
       return { delayMs, transient: true, failures: 0, retries: this.#retries };

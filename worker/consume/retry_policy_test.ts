@@ -38,6 +38,26 @@ Deno.test("RetryPolicy with no retries gives up at the first failure that is not
   assert.equal(policy.next(bug()), undefined);
 });
 
+Deno.test("RetryPolicy gives up at once on a PostgreSQL data exception, with no delay", () => {
+  for (const code of ["22021", "22P05", "22001"]) {
+    const refused = Object.assign(new Error(`data exception ${code}`), { code });
+    assert.equal(new RetryPolicy({ backoff }).next(refused), undefined, code);
+    assert.equal(new RetryPolicy({ retries: 10, backoff }).next(refused), undefined, code);
+  }
+});
+
+Deno.test("RetryPolicy gives up on a data exception even after passing faults and retries", () => {
+  const policy = new RetryPolicy({ backoff });
+  assert.equal(policy.next(fault())?.transient, true);
+  assert.equal(policy.next(bug())?.failures, 1);
+  const wrapped = new Error("Cannot handle CreateCategory", {
+    cause: Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), {
+      code: "22021",
+    }),
+  });
+  assert.equal(policy.next(wrapped), undefined);
+});
+
 Deno.test("RetryPolicy jitters its delays unless told otherwise", () => {
   const delays = Array.from({ length: 50 }, () => new RetryPolicy().next(bug())?.delayMs ?? 0);
   assert.ok(delays.every((delay) => delay >= 50 && delay <= 100), String(delays));

@@ -1,5 +1,5 @@
 import { type CommandEnvelope, partitionQueue } from "@catalog/proto";
-import { backoffDelay, redactUrl, StopSteps } from "@catalog/runtime";
+import { amqpUserOf, backoffDelay, redactUrl, StopSteps } from "@catalog/runtime";
 import type { AcceptedCommand } from "../command_status.ts";
 import { messageOf, sleep, within } from "../faults.ts";
 import type { Clock, CommandOutcome } from "../handle_command.ts";
@@ -29,8 +29,19 @@ export interface ConsumerOptions {
   project: () => Promise<ProjectionReport>;
   /** Makes commands readable as ACCEPTED (recordAccepted). */
   recordAccepted: (commands: AcceptedCommand[]) => Promise<void>;
-  /** Makes a dead-lettered command readable as FAILED (recordFailed). */
-  recordFailed: (envelope: CommandEnvelope, reason: string) => Promise<void>;
+  /** Makes a dead-lettered command readable as FAILED, with the message clients see (recordFailed). */
+  recordFailed: (envelope: CommandEnvelope, message: string) => Promise<void>;
+  /**
+   * Makes a refused command readable as FAILED, with the message clients
+   * see, unless the read side knows it already (recordRefused).
+   */
+  recordRefused: (envelope: CommandEnvelope, message: string) => Promise<void>;
+  /**
+   * The command service's RabbitMQ user: commands whose user_id names anyone
+   * else (or no one) are dead-lettered, never applied. Default: the user
+   * amqpUrl logs in as.
+   */
+  publisherUser?: string;
   /** Stamps x-dead-lettered-at. Default: the system clock. */
   clock?: Clock;
   /** Receives one line per outcome and per connection change. Default: console.log. */
@@ -213,9 +224,11 @@ class SupervisedConsumer implements Consumer {
  * handled in arrival order, those delivered meanwhile together (handleMany),
  * while the ones before them are projected; up to `concurrency` partitions
  * are handled at once. Each command is handled, projected, then acknowledged.
- * Unreadable commands, and commands that keep failing for reasons other than
- * a passing fault, are dead-lettered with the reason. Passing faults are
- * retried in place, forever, with backoff, so they never count a delivery.
+ * Unreadable commands, commands that keep failing for reasons other than
+ * a passing fault, and messages it refuses (not published by publisherUser,
+ * without a message id, or not through the commands exchange) are
+ * dead-lettered with the reason. Passing faults are retried in place,
+ * forever, with backoff, so they never count a delivery.
  * A lost connection is re-established with backoff, and every partition
  * consumed before is consumed again; unacknowledged messages come back and
  * are recognised as duplicates. Resolves once connected.
@@ -229,6 +242,8 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
     project: options.project,
     recordAccepted: options.recordAccepted,
     recordFailed: options.recordFailed,
+    recordRefused: options.recordRefused,
+    publisherUser: options.publisherUser ?? amqpUserOf(options.amqpUrl),
     clock: options.clock ?? (() => new Date()),
     log: options.log ?? ((line: string) => console.log(line)),
     runLimited: limiter(Math.max(1, options.concurrency ?? 1)),

@@ -58,3 +58,22 @@ export function brokerSays(error: unknown): string {
 export function isNotFound(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === 404;
 }
+
+/** Who a replay connects as, and whom it publishes as (the messages' user_id). */
+export interface ReplayUsers {
+  connectedAs: string;
+  publishingAs: string;
+}
+
+/**
+ * What RabbitMQ said, with what to do about it when it refused a message's
+ * user_id: it accepts only the connection's own user there, unless that
+ * user has the `impersonator` tag.
+ */
+export function explainUserIdRefusal(said: string, users: ReplayUsers): string {
+  if (!/user_id property set to/i.test(said)) return said;
+  return `RabbitMQ refused to let user "${users.connectedAs}" publish commands as the command ` +
+    `service's user "${users.publishingAs}" (${said}); give "${users.connectedAs}" the ` +
+    "impersonator tag, or replay with the command service's RabbitMQ user (see the RabbitMQ " +
+    "users in docs/operations.md)";
+}

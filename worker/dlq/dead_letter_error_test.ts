@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { brokerSays, isNotFound, vhostOf, whyUnreachable } from "./dead_letter_error.ts";
+import {
+  brokerSays,
+  explainUserIdRefusal,
+  isNotFound,
+  vhostOf,
+  whyUnreachable,
+} from "./dead_letter_error.ts";
 
 const url = "amqp://ops:secret@rabbit:5672/catalog%2Fprod";
 const failing = (message: string, code?: unknown) => Object.assign(new Error(message), { code });
@@ -58,4 +64,17 @@ Deno.test("vhostOf() reads the vhost from the URL's path", () => {
   assert.equal(vhostOf("amqp://rabbit:5672/"), "/");
   assert.equal(vhostOf("amqp://rabbit:5672/catalog"), "catalog");
   assert.equal(vhostOf("amqp://rabbit:5672/%2F"), "/");
+});
+
+Deno.test("explainUserIdRefusal() says how to let the replay publish as the command service", () => {
+  const said =
+    "PRECONDITION_FAILED - user_id property set to 'catalog-command' but authenticated user was 'catalog-dlq'";
+  const users = { connectedAs: "catalog-dlq", publishingAs: "catalog-command" };
+  assert.equal(
+    explainUserIdRefusal(said, users),
+    'RabbitMQ refused to let user "catalog-dlq" publish commands as the command service\'s user ' +
+      `"catalog-command" (${said}); give "catalog-dlq" the impersonator tag, or replay with the ` +
+      "command service's RabbitMQ user (see the RabbitMQ users in docs/operations.md)",
+  );
+  assert.equal(explainUserIdRefusal("the channel closed", users), "the channel closed");
 });

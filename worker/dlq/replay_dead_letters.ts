@@ -1,8 +1,8 @@
 import type { Message } from "amqplib";
 import { topology } from "@catalog/proto";
-import { AmqpPublishError, publishConfirmed } from "@catalog/runtime";
+import { AmqpPublishError, amqpUserOf, publishConfirmed } from "@catalog/runtime";
 import { messageOf } from "../faults.ts";
-import { DeadLetterError } from "./dead_letter_error.ts";
+import { DeadLetterError, explainUserIdRefusal } from "./dead_letter_error.ts";
 import {
   type DeadLetterSession,
   putBack,
@@ -10,7 +10,7 @@ import {
   withDeadLetterSession,
 } from "./dead_letter_session.ts";
 import { type DeadLetter, readDeadLetter } from "./read_dead_letter.ts";
-import { replayProperties } from "./replay_properties.ts";
+import { publisherOf, replayProperties } from "./replay_properties.ts";
 
 /** Options of replayDeadLetters(). */
 export interface ReplayOptions {
@@ -19,13 +19,20 @@ export interface ReplayOptions {
   /** Name of the connection in the management UI. Default "catalog-dlq-replay". */
   connectionName?: string;
   /**
+   * The command service's RabbitMQ user. Only dead letters it published are
+   * replayed, and each is replayed with it as user_id, so that the worker
+   * takes it. Unless amqpUrl logs in as that user, its user needs RabbitMQ's
+   * `impersonator` tag. Default: the user amqpUrl logs in as.
+   */
+  publisherUser?: string;
+  /**
    * How long to wait for RabbitMQ to accept the connection, and to confirm one
    * replayed message, in milliseconds. Default 10000.
    */
   timeoutMs?: number;
 }
 
-/** A dead letter that was chosen but could not be replayed; it stays in the queue. */
+/** A dead letter that was chosen but could not, or may not, be replayed; it stays in the queue. */
 export interface ReplayFailure {
   deadLetter: DeadLetter;
   why: string;
@@ -35,7 +42,10 @@ export interface ReplayFailure {
 export interface ReplayReport {
   /** Dead letters republished to the commands exchange and removed from the queue, in queue order. */
   replayed: DeadLetter[];
-  /** Chosen dead letters that RabbitMQ did not take back; they stay in the queue. */
+  /**
+   * Chosen dead letters that RabbitMQ did not take back, or that the command
+   * service did not publish; they stay in the queue.
+   */
   failed: ReplayFailure[];
   /** Requested command ids that no dead letter carries. */
   notFound: string[];
@@ -46,10 +56,15 @@ export interface ReplayReport {
 /**
  * Republishes the chosen dead letters, in queue order, to the commands
  * exchange with their original routing key, body, properties and headers, less
- * the dead-letter headers. Each is removed from the dead-letter queue only
- * after RabbitMQ confirms its copy; the others stay, in the same order. A
- * replayed command that was already applied is skipped by the worker, which
- * de-duplicates by command id, so replaying twice is safe.
+ * the dead-letter headers, and with the command service's user as user_id.
+ * Each is removed from the dead-letter queue only after RabbitMQ confirms its
+ * copy; the others stay, in the same order. A replayed command that was
+ * already applied is skipped by the worker, which de-duplicates by command
+ * id, so replaying twice is safe.
+ *
+ * A dead letter that does not name the command service's user as its
+ * publisher (publisherOf()) is not replayed: the worker refused it as not
+ * the command service's, and a replay must not pass it off as one.
  *
  * @throws {DeadLetterError} when RabbitMQ cannot be reached, the queue or the
  * exchange does not exist, or the channel is lost midway (then the message in
@@ -61,6 +76,7 @@ export async function replayDeadLetters(
 ): Promise<ReplayReport> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const wanted = options.select === "all" ? undefined : new Set(options.select);
+  const publisherUser = options.publisherUser ?? amqpUserOf(amqpUrl);
   return await withDeadLetterSession(amqpUrl, {
     action: "replay dead letters",
     connectionName: options.connectionName ?? "catalog-dlq-replay",
@@ -79,16 +95,34 @@ export async function replayDeadLetters(
           continue;
         }
         if (id !== undefined) found.add(id);
+        const publisher = publisherOf(message);
+        if (publisher !== publisherUser) {
+          const expected = `the command service's user "${publisherUser}"`;
+          report.failed.push({
+            deadLetter,
+            why: publisher === undefined
+              ? `it does not say which RabbitMQ user published it, and only what ${expected} ` +
+                "published is replayed"
+              : `it was published by RabbitMQ user "${publisher}", not by ${expected}`,
+          });
+          kept.push(message);
+          continue;
+        }
         let outcome: ReplayOutcome;
         try {
           outcome = await replayOne(session, message, {
             routingKey: deadLetter.routingKey,
             timeoutMs,
+            userId: publisherUser,
           });
         } catch (error) {
           const done = report.replayed.length;
+          const why = explainUserIdRefusal(messageOf(error), {
+            connectedAs: amqpUserOf(amqpUrl),
+            publishingAs: publisherUser,
+          });
           throw new DeadLetterError(
-            `Cannot replay dead letters: ${messageOf(error)} while replaying ` +
+            `Cannot replay dead letters: ${why} while replaying ` +
               `${id ?? "a message without command id"}, after replaying ${done}; it and the ` +
               `rest stay in ${topology.deadLetterQueue}`,
             { cause: error },
@@ -120,9 +154,9 @@ type ReplayOutcome = { ok: true } | { ok: false; why: string };
 async function replayOne(
   session: DeadLetterSession,
   message: Message,
-  options: { routingKey: string; timeoutMs: number },
+  options: { routingKey: string; timeoutMs: number; userId: string },
 ): Promise<ReplayOutcome> {
-  const { routingKey, timeoutMs } = options;
+  const { routingKey, timeoutMs, userId } = options;
   session.returned = false;
   let nacked = false;
   try {
@@ -130,7 +164,7 @@ async function replayOne(
       exchange: topology.commandsExchange,
       routingKey,
       content: message.content,
-      properties: replayProperties(message),
+      properties: replayProperties(message, { userId }),
     }, { timeoutMs });
   } catch (error) {
     if (!(error instanceof AmqpPublishError)) throw error;

@@ -1,0 +1,102 @@
+import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
+import type { GraphQLArmorRejectCallback } from "@escape.tech/graphql-armor-types";
+import {
+  getNamedType,
+  getNullableType,
+  GraphQLError,
+  GraphQLList,
+  type ValidationContext,
+} from "graphql";
+import { type ComplexityEstimator, createComplexityRule } from "graphql-query-complexity";
+import type { Plugin } from "graphql-yoga";
+
+/**
+ * What one operation may ask for before it runs. Each limit refuses with its
+ * own stable code (MAX_DEPTH, MAX_ALIASES, MAX_TOKENS, MAX_DIRECTIVES,
+ * MAX_COST) before any service is called.
+ */
+export interface OperationLimits {
+  /** Nesting of fields. */
+  maxDepth: number;
+  /** Aliases in one document. */
+  maxAliases: number;
+  /** Lexical tokens in one document: stops a huge document while it is parsed. */
+  maxTokens: number;
+  /** Directives in one document. */
+  maxDirectives: number;
+  /** Estimated cost; see listAwareEstimator. */
+  maxCost: number;
+  /** Whether unknown-field errors may say "Did you mean …?". */
+  fieldSuggestions: boolean;
+}
+
+/** The items a list field without a page size is expected to answer, for its cost. */
+export const ASSUMED_LIST_SIZE = 10;
+
+/**
+ * The cost of a field: 1, plus its selections once for an object, or once
+ * per expected item for a list, so that nesting lists multiplies. A list
+ * with a page size (`perPage`, `first`) costs that many items; a connection's
+ * `edges` and `nodes` count once, the connection field already having counted
+ * its items.
+ */
+export const listAwareEstimator: ComplexityEstimator = ({ type, field, args, childComplexity }) => {
+  const pageSize = Number(args.perPage ?? args.first);
+  const items = Number.isFinite(pageSize) && pageSize > 0 ? pageSize : undefined;
+  const isList = getNullableType(field.type) instanceof GraphQLList;
+  const inConnection = getNamedType(type).name.endsWith("Connection");
+  const multiplier = items ?? (isList && !inConnection ? ASSUMED_LIST_SIZE : 1);
+  return 1 + multiplier * childComplexity;
+};
+
+function coded(code: string, error: GraphQLError): GraphQLError {
+  // armor words the limit ("Query depth limit of 8 exceeded, found 9."); the code is ours.
+  return new GraphQLError(error.message.replace(/^Syntax Error: /, ""), {
+    extensions: { code, http: { status: 400 } },
+  });
+}
+
+function reportAs(code: string): GraphQLArmorRejectCallback {
+  return (context: ValidationContext | null, error: GraphQLError) => {
+    // The token limit rejects while parsing, without a validation context: it throws.
+    if (!context) throw coded(code, error);
+    context.reportError(coded(code, error));
+  };
+}
+
+function refusedBy(code: string) {
+  return { propagateOnRejection: false, onReject: [reportAs(code)] };
+}
+
+/**
+ * The plugins that enforce limits: GraphQL Armor's depth, alias, token and
+ * directive limits and its field-suggestion mask, and a cost limit from
+ * graphql-query-complexity that knows lists are expensive (armor's own cost
+ * limit weighs every object field alike).
+ */
+export function limitPlugins(limits: OperationLimits): Plugin[] {
+  const armor = EnvelopArmorPlugin<Record<string, unknown>>({
+    maxDepth: { n: limits.maxDepth, ignoreIntrospection: true, ...refusedBy("MAX_DEPTH") },
+    maxAliases: { n: limits.maxAliases, ...refusedBy("MAX_ALIASES") },
+    maxTokens: { n: limits.maxTokens, ...refusedBy("MAX_TOKENS") },
+    maxDirectives: { n: limits.maxDirectives, ...refusedBy("MAX_DIRECTIVES") },
+    costLimit: { enabled: false },
+    blockFieldSuggestion: { enabled: !limits.fieldSuggestions },
+  });
+  const cost: Plugin<{ params?: { variables?: Record<string, unknown> } }> = {
+    onValidate({ addValidationRule, context }) {
+      addValidationRule(createComplexityRule({
+        maximumComplexity: limits.maxCost,
+        variables: context.params?.variables ?? {},
+        estimators: [listAwareEstimator],
+        createError: (max, actual) =>
+          new GraphQLError(
+            `Cannot run the operation: its estimated cost ${actual} exceeds ${max}; ` +
+              "ask for fewer items or fewer nested lists",
+            { extensions: { code: "MAX_COST", http: { status: 400 } } },
+          ),
+      }));
+    },
+  };
+  return [armor as Plugin, cost];
+}

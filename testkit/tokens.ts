@@ -1,0 +1,32 @@
+import { type Role, signDevelopmentToken } from "@catalog/runtime/auth";
+
+/**
+ * Tokens for tests and harnesses, signed with the development secret the
+ * services verify with when AUTH_JWT_SECRET is unset.
+ */
+
+/** A token of subject with role, valid for a day. */
+export function tokenFor(subject: string, role?: Role): Promise<string> {
+  return signDevelopmentToken({ subject, ...(role ? { role } : {}), expiresIn: "24h" });
+}
+
+/** The subject of writerToken: the actor the command log records for test mutations. */
+export const TEST_WRITER = "test-writer";
+
+/** A catalog:write token, which every test that mutates sends. */
+export const writerToken: string = await tokenFor(TEST_WRITER, "catalog:write");
+
+/** A catalog:read token: enough to read, not to write. */
+export const readerToken: string = await tokenFor("test-reader", "catalog:read");
+
+/**
+ * Environment a test stack runs with beside its sandbox: the per-client rate
+ * limit off, since load tests send thousands of requests from one address,
+ * and a higher cap on unpaged lists, which the fault scenarios read whole
+ * after creating more than a thousand categories (the rate limit and the
+ * cap have their own tests).
+ */
+export const testStackEnv: Record<string, string> = {
+  RATE_LIMIT_PER_MINUTE: "0",
+  MAX_LIST_ITEMS: "10000",
+};
