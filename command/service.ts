@@ -12,15 +12,20 @@ import {
 } from "@catalog/proto";
 import {
   callerOf,
+  createServiceRegistry,
   createVerifier,
   type GrpcServer,
+  grpcServerMetrics,
+  metadataValue,
   type ReadinessCheck,
+  type Registry,
   startGrpcServer,
   type StopOptions,
   stoppingCheck,
   StopSteps,
   unaryMethod,
 } from "@catalog/runtime";
+import { commandServiceMetrics } from "./metrics.ts";
 import { AmqpPublisher } from "./amqp_publisher.ts";
 import { createCommandHandlers, type RequestContext } from "./command_handlers.ts";
 import type { CommandConfig } from "./config.ts";
@@ -49,6 +54,8 @@ export interface CommandServiceOptions {
 export interface CommandService {
   /** The port it listens on (useful when configured with port 0). */
   port: number;
+  /** Its metrics (commands accepted, confirms, gRPC calls), for /metrics. */
+  metrics: Registry;
   /**
    * Reports NOT_SERVING, refuses new calls, lets running ones finish (for up
    * to shutdownGraceMs), closes the RabbitMQ connection, and then the gRPC
@@ -61,20 +68,13 @@ export interface CommandService {
   readonly waitingFor: string | undefined;
 }
 
-function firstValue(metadata: grpc.Metadata, key: string): string | undefined {
-  const value = metadata.get(key)[0];
-  if (value === undefined) return undefined;
-  const text = (typeof value === "string" ? value : new TextDecoder().decode(value)).trim();
-  return text === "" ? undefined : text;
-}
-
 function contextOf(call: grpc.ServerUnaryCall<unknown, unknown>): RequestContext {
   const metadata = call.metadata;
   return {
     // Who sent it is whom the verified token names, never a header.
     actor: callerOf(call)?.subject,
-    correlationId: firstValue(metadata, "x-correlation-id"),
-    traceparent: firstValue(metadata, "traceparent"),
+    correlationId: metadataValue(metadata, "x-correlation-id"),
+    traceparent: metadataValue(metadata, "traceparent"),
     abandoned: () => call.cancelled,
     announce(commandId) {
       const headers = new grpc.Metadata();
@@ -121,9 +121,19 @@ export async function startCommandService(
   options: CommandServiceOptions = {},
 ): Promise<CommandService> {
   const log = options.log ?? console.log;
+  const registry = createServiceRegistry("command");
+  let consumed = -1;
+  // deno-lint-ignore prefer-const -- the publisher is made after the metrics that read it
+  let publisher: AmqpPublisher;
+  const metrics = commandServiceMetrics(registry, {
+    connected: () => publisher.connected,
+    blocked: () => publisher.blocked !== undefined,
+    partitionsConsumed: () => consumed < 0 ? undefined : consumed,
+  });
   // Health follows the broker connection once the server exists.
   let reportServing = (_serving: boolean) => {};
-  const publisher = new AmqpPublisher(config.amqpUrl, {
+  publisher = new AmqpPublisher(config.amqpUrl, {
+    onAnswer: metrics.confirmed,
     connectionName: "catalog-command",
     confirmTimeoutMs: config.publishTimeoutMs,
     minReconnectDelayMs: options.reconnectDelayMs?.min,
@@ -143,7 +153,11 @@ export async function startCommandService(
       context: RequestContext,
     ) => Promise<CommandReceipt>;
     implementation[type] = unaryMethod(
-      (request, call) => handle(request, contextOf(call)),
+      async (request, call) => {
+        const receipt = await handle(request, contextOf(call));
+        metrics.accepted(type);
+        return receipt;
+      },
       (error) => toGrpcError(type, error, log),
     );
   }
@@ -161,6 +175,7 @@ export async function startCommandService(
       label: "the command service",
       definition: commandServiceDefinition(),
       implementation,
+      metrics: grpcServerMetrics(registry),
       healthServices: [serviceNames.workers],
       // Every command needs a writer's token: the port is no side door past the gateway.
       access: { verify: createVerifier(config.auth), needs: () => "catalog:write" },
@@ -177,14 +192,17 @@ export async function startCommandService(
   // Commands accepted while no worker consumes their partition are not
   // applied until one does: the gateway's /ready reports it from here.
   const partitions = Array.from({ length: topology.partitions }, (_, p) => partitionQueue(p));
-  let consumed = -1;
+  // The dead-letter and accepted-copies queues are counted too, for /metrics.
+  const counted = [...partitions, topology.deadLetterQueue, topology.acceptedQueue];
   async function countConsumers(): Promise<void> {
     let now = 0;
     try {
-      const counts = await publisher.consumerCounts(partitions);
-      now = [...counts.values()].filter((count) => count > 0).length;
+      const counts = await publisher.queueCounts(counted);
+      metrics.queues(counts);
+      now = partitions.filter((queue) => (counts.get(queue)?.consumers ?? 0) > 0).length;
     } catch {
-      // Not connected: nothing is known to consume.
+      // Not connected: nothing is known to consume, nor how much waits.
+      metrics.queues(undefined);
     }
     if (now === consumed) return;
     if (consumed >= 0 || now < partitions.length) {
@@ -203,6 +221,7 @@ export async function startCommandService(
   const steps = new StopSteps();
   return {
     port: server.port,
+    metrics: registry,
     readiness() {
       const blocked = publisher.blocked;
       return {

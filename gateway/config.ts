@@ -1,13 +1,17 @@
 import {
   addressVar,
   type AuthConfig,
+  booleanVar,
   catalogEnvOf,
   hostVar,
   integerVar,
+  optionalBooleanVar,
+  optionalTextVar,
   parseAuthConfig,
   parseEnv,
   portVar,
   refuseDevelopmentDefaults,
+  unsetIfEmpty,
 } from "@catalog/runtime";
 import { z } from "zod";
 import type { OperationLimits } from "./limits.ts";
@@ -65,15 +69,6 @@ export interface GatewayConfig {
   persistedOperationsFile?: string;
   persistedOperationsRequired: boolean;
 }
-
-const unsetIfEmpty = (value: unknown) =>
-  typeof value === "string" && value.trim() === "" ? undefined : value;
-
-const flagVar = z.preprocess(
-  unsetIfEmpty,
-  z.enum(["true", "false"], { error: "Must be true or false" }).optional()
-    .transform((value) => value === undefined ? undefined : value === "true"),
-);
 
 const originsVar = z.preprocess(
   unsetIfEmpty,
@@ -139,18 +134,18 @@ const variables = {
   GRAPHQL_MAX_TOKENS: integerVar(limits.maxTokens, { min: 10, max: 1_000_000 }),
   GRAPHQL_MAX_DIRECTIVES: integerVar(limits.maxDirectives, { min: 0, max: 10_000 }),
   GRAPHQL_MAX_COST: integerVar(limits.maxCost, { min: 1, max: 100_000_000 }),
-  GRAPHIQL: flagVar,
-  GRAPHQL_INTROSPECTION: flagVar,
-  GRAPHQL_FIELD_SUGGESTIONS: flagVar,
+  GRAPHIQL: optionalBooleanVar(),
+  GRAPHQL_INTROSPECTION: optionalBooleanVar(),
+  GRAPHQL_FIELD_SUGGESTIONS: optionalBooleanVar(),
   RATE_LIMIT_PER_MINUTE: integerVar(defaultConfig.rateLimitPerMinute, { min: 0, max: 10_000_000 }),
   SUBSCRIPTIONS_PER_CLIENT: integerVar(defaultConfig.subscriptionsPerClient, {
     min: 1,
     max: 1_000_000,
   }),
   SUBSCRIPTIONS_MAX: integerVar(defaultConfig.subscriptionsMax, { min: 1, max: 10_000_000 }),
-  GATEWAY_QUERY_TOKEN: z.preprocess(unsetIfEmpty, z.string().trim().optional()),
-  PERSISTED_OPERATIONS_FILE: z.preprocess(unsetIfEmpty, z.string().trim().optional()),
-  PERSISTED_OPERATIONS_REQUIRED: flagVar,
+  GATEWAY_QUERY_TOKEN: optionalTextVar(),
+  PERSISTED_OPERATIONS_FILE: optionalTextVar(),
+  PERSISTED_OPERATIONS_REQUIRED: booleanVar(false),
 };
 
 /**
@@ -174,7 +169,7 @@ export function parseConfig(env: Record<string, string | undefined>): GatewayCon
       why: "name the origins of the web applications that call the gateway",
     },
   ]);
-  const persistedOperationsRequired = parsed.PERSISTED_OPERATIONS_REQUIRED ?? false;
+  const persistedOperationsRequired = parsed.PERSISTED_OPERATIONS_REQUIRED;
   if (persistedOperationsRequired && !parsed.PERSISTED_OPERATIONS_FILE) {
     parseEnv("gateway", {
       PERSISTED_OPERATIONS_FILE: z.string({

@@ -7,7 +7,7 @@ import {
   SignJWT,
 } from "jose";
 import { z } from "zod";
-import { parseEnv } from "./env.ts";
+import { booleanVar, optionalTextVar, parseEnv, textVar, unsetIfEmpty } from "./env.ts";
 
 /**
  * Who may do what, the same at every door: the gateway checks a bearer token
@@ -60,22 +60,6 @@ export interface AuthConfig {
   publicReads: boolean;
 }
 
-const booleanVar = (fallback: boolean) =>
-  z.preprocess(
-    (value) => typeof value === "string" && value.trim() === "" ? undefined : value,
-    z.enum(["true", "false"], { error: "Must be true or false" }).default(
-      String(fallback) as
-        | "true"
-        | "false",
-    )
-      .transform((value) => value === "true"),
-  );
-
-const optionalText = z.preprocess(
-  (value) => typeof value === "string" && value.trim() === "" ? undefined : value,
-  z.string().trim().optional(),
-);
-
 /**
  * The variables of AuthConfig, shared by the gateway, the command service
  * and the query service:
@@ -91,21 +75,18 @@ const optionalText = z.preprocess(
  */
 export const authVariables = {
   AUTH_JWT_SECRET: z.preprocess(
-    (value) => typeof value === "string" && value.trim() === "" ? undefined : value,
+    unsetIfEmpty,
     z.string().min(32, { error: "Must be at least 32 characters" }).default(
       DEVELOPMENT_JWT_SECRET,
     ),
   ),
   AUTH_JWKS_URL: z.preprocess(
-    (value) => typeof value === "string" && value.trim() === "" ? undefined : value,
+    unsetIfEmpty,
     z.url({ protocol: /^https?$/, error: "Must be an http:// or https:// URL" }).optional(),
   ),
-  AUTH_ISSUER: optionalText,
-  AUTH_AUDIENCE: optionalText,
-  AUTH_ROLES_CLAIM: z.preprocess(
-    (value) => typeof value === "string" && value.trim() === "" ? undefined : value,
-    z.string().trim().min(1).default("roles"),
-  ),
+  AUTH_ISSUER: optionalTextVar(),
+  AUTH_AUDIENCE: optionalTextVar(),
+  AUTH_ROLES_CLAIM: textVar("roles"),
   AUTH_PUBLIC_READS: booleanVar(true),
 };
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { hasControlCharacters } from "@catalog/proto";
 
 /**
  * How every service reads its environment variables: the same formats, the
@@ -15,8 +16,33 @@ export class ConfigError extends Error {
   }
 }
 
-function unsetIfEmpty(value: unknown): unknown {
+/** An empty or blank variable as unset, for z.preprocess(). */
+export function unsetIfEmpty(value: unknown): unknown {
   return typeof value === "string" && value.trim() === "" ? undefined : value;
+}
+
+const flag = () =>
+  z.enum(["true", "false"], { error: "Must be true or false" })
+    .transform((value) => value === "true");
+
+/** `true` or `false`, fallback when unset. */
+export function booleanVar(fallback: boolean) {
+  return z.preprocess(unsetIfEmpty, flag().default(fallback));
+}
+
+/** `true` or `false`, undefined when unset (for defaults that depend on other settings). */
+export function optionalBooleanVar() {
+  return z.preprocess(unsetIfEmpty, flag().optional());
+}
+
+/** Text, trimmed, fallback when unset. */
+export function textVar(fallback: string) {
+  return z.preprocess(unsetIfEmpty, z.string().trim().min(1).default(fallback));
+}
+
+/** Text, trimmed, undefined when unset. */
+export function optionalTextVar() {
+  return z.preprocess(unsetIfEmpty, z.string().trim().optional());
 }
 
 /** A whole number from min to max. */
@@ -66,7 +92,7 @@ export function rabbitmqUserVar() {
   return z.preprocess(
     unsetIfEmpty,
     z.string().trim()
-      .refine((name) => !/\p{Cc}/u.test(name), {
+      .refine((name) => !hasControlCharacters(name), {
         error: "Must be a RabbitMQ user name, without control characters",
       })
       .optional(),

@@ -18,6 +18,8 @@ import {
   type Role,
   type Verifier,
 } from "./auth.ts";
+import type { GrpcMetrics } from "./grpc_metrics.ts";
+import { contextOf, tracingEnabled, withContext } from "./tracing.ts";
 
 /** Options of startGrpcServer(). */
 export interface GrpcServerOptions {
@@ -37,9 +39,11 @@ export interface GrpcServerOptions {
   healthServices?: string[];
   /**
    * Who may call which method: the bearer token of each call's
-   * `authorization` metadata is verified, and a method whose role `needs`
-   * names is refused UNAUTHENTICATED without a token and PERMISSION_DENIED
-   * with too low a role. Handlers read the caller with callerOf(call).
+   * `authorization` metadata is verified for each method whose role `needs`
+   * names (asked once per method, when the server starts), and the call is
+   * refused UNAUTHENTICATED without a token and PERMISSION_DENIED with too
+   * low a role. Handlers read the caller with callerOf(call); a method that
+   * needs no role is served at once, its caller unverified (undefined).
    * Default: every call is served, anonymously.
    */
   access?: { verify: Verifier; needs(method: string): Role | undefined };
@@ -48,6 +52,8 @@ export interface GrpcServerOptions {
    * with access.verify; undefined serves it to everyone. Default undefined.
    */
   reflectionRole?: Role;
+  /** Counts and times every call of the service's methods. Default: none. */
+  metrics?: GrpcMetrics;
 }
 
 const REFLECTION_PATH = /^\/grpc\.reflection\.v1(alpha)?\.ServerReflection\//;
@@ -63,7 +69,7 @@ function reflectionGuard(verify: Verifier, role: Role): grpc.ServerInterceptor {
         next({
           onReceiveMetadata(metadata, pass) {
             if (!REFLECTION_PATH.test(method.path)) return pass(metadata);
-            admit({ verify, needs: () => role }, "reflection", { metadata }).then((refused) => {
+            admit(verify, role, "reflection", { metadata }).then((refused) => {
               if (!refused) pass(metadata);
               else {call.sendStatus({
                   code: refused.code!,
@@ -84,10 +90,12 @@ export function callerOf(call: object): Identity | undefined {
   return callers.get(call);
 }
 
-function metadataText(metadata: grpc.Metadata, key: string): string | undefined {
+/** The first value of a call's metadata key, as trimmed text; undefined if absent or empty. */
+export function metadataValue(metadata: grpc.Metadata, key: string): string | undefined {
   const value = metadata.get(key)[0];
   if (value === undefined) return undefined;
-  return typeof value === "string" ? value : new TextDecoder().decode(value);
+  const text = (typeof value === "string" ? value : new TextDecoder().decode(value)).trim();
+  return text === "" ? undefined : text;
 }
 
 /**
@@ -95,12 +103,13 @@ function metadataText(metadata: grpc.Metadata, key: string): string | undefined 
  * to refuse it with, or undefined to serve it.
  */
 async function admit(
-  access: NonNullable<GrpcServerOptions["access"]>,
+  verify: Verifier,
+  needed: Role,
   method: string,
   call: { metadata: grpc.Metadata },
 ): Promise<Partial<grpc.StatusObject> | undefined> {
   try {
-    const authorization = metadataText(call.metadata, "authorization");
+    const authorization = metadataValue(call.metadata, "authorization");
     const token = bearerToken(authorization);
     if (authorization !== undefined && !token) {
       throw new AuthError(
@@ -108,10 +117,9 @@ async function admit(
         'Cannot read the authorization metadata: send "Bearer <token>"',
       );
     }
-    const identity = token ? await access.verify(token) : undefined;
+    const identity = token ? await verify(token) : undefined;
     if (identity) callers.set(call, identity);
-    const needed = access.needs(method);
-    if (needed) requireRole(identity, needed, `call ${method}`);
+    requireRole(identity, needed, `call ${method}`);
     return undefined;
   } catch (error) {
     if (!(error instanceof AuthError)) {
@@ -199,23 +207,47 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   for (const [method, handler] of Object.entries(options.implementation)) {
     const streaming = options.definition[method]?.responseStream === true;
     const access = options.access;
-    const handle: AnyHandler = access
+    // A method anyone may call is served at once, with no token verified.
+    const needed = access?.needs(method);
+    const admitted: AnyHandler = access && needed
       ? (call, answer) => {
-        admit(access, method, call as { metadata: grpc.Metadata }).then((refused) => {
-          // A drain begun while the token was checked finds the call not
-          // started yet: it is refused as any new call, and sent again elsewhere.
-          if (!refused && draining) refused = stopping();
-          if (!refused) (handler as unknown as AnyHandler)(call, answer);
-          else if (answer) (answer as grpc.sendUnaryData<unknown>)(refused, null);
-          else {(call as grpc.ServerWritableStream<unknown, unknown>).emit(
-              "error",
-              withOrigin(refused),
-            );}
-        });
+        admit(access.verify, needed, method, call as { metadata: grpc.Metadata }).then(
+          (refused) => {
+            // A drain begun while the token was checked finds the call not
+            // started yet: it is refused as any new call, and sent again elsewhere.
+            if (!refused && draining) refused = stopping();
+            if (!refused) (handler as unknown as AnyHandler)(call, answer);
+            else if (answer) (answer as grpc.sendUnaryData<unknown>)(refused, null);
+            else {(call as grpc.ServerWritableStream<unknown, unknown>).emit(
+                "error",
+                withOrigin(refused),
+              );}
+          },
+        );
       }
       : handler as unknown as AnyHandler;
+    // Deno traces the HTTP/2 stream, but grpc-js runs the handler outside
+    // that span's context: the handler's own spans continue, instead, from
+    // the caller's traceparent, which Deno sent with the call.
+    const handle: AnyHandler = tracingEnabled
+      ? (call, answer) =>
+        withContext(
+          contextOf(metadataValue((call as { metadata: grpc.Metadata }).metadata, "traceparent")),
+          () => admitted(call, answer),
+        )
+      : admitted;
+    const metrics = options.metrics;
     implementation[method] = streaming
       ? (call: grpc.ServerWritableStream<unknown, unknown>) => {
+        const timed = metrics?.start(options.serviceName, method);
+        if (timed) {
+          call.once("finish", () => timed(grpc.status.OK));
+          call.once("cancelled", () => timed(grpc.status.CANCELLED));
+          call.once(
+            "error",
+            (error: { code?: number }) => timed(error.code ?? grpc.status.UNKNOWN),
+          );
+        }
         if (draining) {
           call.emit("error", stopping());
           return;
@@ -230,7 +262,16 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         call.once("error", done);
         handle(call);
       }
-      : (call: unknown, callback: grpc.sendUnaryData<unknown>) => {
+      : (call: unknown, sent: grpc.sendUnaryData<unknown>) => {
+        const timed = metrics?.start(options.serviceName, method);
+        const callback: grpc.sendUnaryData<unknown> = timed
+          ? (error, ...rest) => {
+            timed(
+              error ? (error as { code?: number }).code ?? grpc.status.UNKNOWN : grpc.status.OK,
+            );
+            sent(error, ...rest);
+          }
+          : sent;
         if (draining) {
           callback(stopping());
           return;

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { DEVELOPMENT_JWT_SECRET } from "./auth.ts";
-import { ConfigError, parseEnv } from "./env.ts";
+import { amqpUserOf } from "./amqp.ts";
+import { ConfigError, parseEnv, unsetIfEmpty } from "./env.ts";
 
 /**
  * `CATALOG_ENV=production`: every service refuses to start with a default or
@@ -16,7 +17,7 @@ export type CatalogEnv = "development" | "production";
 export function catalogEnvOf(env: Record<string, string | undefined>): CatalogEnv {
   return parseEnv("catalog", {
     CATALOG_ENV: z.preprocess(
-      (value) => typeof value === "string" && value.trim() === "" ? undefined : value,
+      unsetIfEmpty,
       z.enum(["development", "production"], { error: "Must be development or production" })
         .default("development"),
     ),
@@ -33,13 +34,11 @@ export type ProductionCheck =
 function problemOf(check: ProductionCheck): string | undefined {
   switch (check.kind) {
     case "amqp": {
-      const url = new URL(check.url);
-      const user = decodeURIComponent(url.username);
-      if (!user || user === "guest") {
+      if (amqpUserOf(check.url) === "guest") {
         return `${check.variable} connects as RabbitMQ's default user "guest"; ` +
           "give each service its own user (docs/operations.md)";
       }
-      if (!url.password) return `${check.variable} has no password`;
+      if (!new URL(check.url).password) return `${check.variable} has no password`;
       return undefined;
     }
     case "postgres": {
