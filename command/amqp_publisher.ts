@@ -42,6 +42,18 @@ export interface AmqpPublisherOptions {
   onConnectionChange?: (connected: boolean) => void;
   /** Where to say what happens to the connection. Default console.log. */
   log?: (line: string) => void;
+  /**
+   * Told how long each sent publish waited for RabbitMQ's answer, and what
+   * it was: "confirmed", or why not ("nacked", "closed", "timeout"). Default: none.
+   */
+  onAnswer?: (seconds: number, outcome: string) => void;
+}
+
+/** What RabbitMQ counts of one queue. */
+export interface QueueCounts {
+  consumers: number;
+  /** Messages ready for delivery (those delivered and not yet acknowledged are not counted). */
+  messages: number;
 }
 
 /** Heartbeats, so that a broker that stops answering is noticed in seconds rather than minutes. */
@@ -79,6 +91,7 @@ export class AmqpPublisher {
   readonly #userId: string;
   readonly #connectionName: string;
   readonly #confirmTimeoutMs: number;
+  readonly #onAnswer: (seconds: number, outcome: string) => void;
   readonly #connectTimeoutMs: number;
   readonly #minDelayMs: number;
   readonly #maxDelayMs: number;
@@ -106,6 +119,7 @@ export class AmqpPublisher {
     this.#userId = amqpUserOf(url);
     this.#connectionName = options.connectionName ?? "catalog-command";
     this.#confirmTimeoutMs = options.confirmTimeoutMs ?? 3000;
+    this.#onAnswer = options.onAnswer ?? (() => {});
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5000;
     this.#minDelayMs = options.minReconnectDelayMs ?? 250;
     this.#maxDelayMs = options.maxReconnectDelayMs ?? 10_000;
@@ -171,10 +185,14 @@ export class AmqpPublisher {
     this.#lastPublishAt = Date.now();
     const confirmTimeoutMs = this.#confirmTimeoutMs;
     const stamped = { ...properties, userId: this.#userId };
+    const sentAt = performance.now();
+    const answered = (outcome: string) =>
+      this.#onAnswer((performance.now() - sentAt) / 1000, outcome);
     return publishConfirmed(channel, { exchange, routingKey, content: body, properties: stamped }, {
       timeoutMs: confirmTimeoutMs,
-    }).catch((error: unknown) => {
+    }).then(() => answered("confirmed"), (error: unknown) => {
       if (!(error instanceof AmqpPublishError)) throw error;
+      if (error.reason !== "unsent") answered(error.reason);
       const cause = error.cause;
       switch (error.reason) {
         case "unsent":
@@ -200,15 +218,16 @@ export class AmqpPublisher {
   }
 
   /**
-   * How many consumers each of these queues has, by name (0 for a queue that
-   * does not exist). Rejects when RabbitMQ is not connected.
+   * How many consumers and ready messages each of these queues has, by name
+   * (0 and 0 for a queue that does not exist). Rejects when RabbitMQ is not
+   * connected.
    */
-  async consumerCounts(queues: readonly string[]): Promise<Map<string, number>> {
+  async queueCounts(queues: readonly string[]): Promise<Map<string, QueueCounts>> {
     const connection = this.#connection;
     if (!connection) {
       throw new BrokerUnavailableError("Cannot check queues: RabbitMQ is not connected");
     }
-    const counts = new Map<string, number>();
+    const counts = new Map<string, QueueCounts>();
     for (const queue of queues) {
       this.#checks ??= connection.createChannel().then((channel) => {
         channel.on("error", () => {});
@@ -217,12 +236,12 @@ export class AmqpPublisher {
         return channel;
       });
       try {
-        const { consumerCount } = await (await this.#checks).checkQueue(queue);
-        counts.set(queue, consumerCount);
+        const { consumerCount, messageCount } = await (await this.#checks).checkQueue(queue);
+        counts.set(queue, { consumers: consumerCount, messages: messageCount });
       } catch (error) {
         this.#checks = undefined;
         if (connection !== this.#connection) throw error;
-        counts.set(queue, 0);
+        counts.set(queue, { consumers: 0, messages: 0 });
       }
     }
     return counts;

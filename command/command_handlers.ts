@@ -9,6 +9,7 @@ import {
   topology,
 } from "@catalog/proto";
 import type { Options } from "amqplib";
+import { inSpan, SpanKind, traceparentOf } from "@catalog/runtime";
 import {
   CallerGoneError,
   CommandOutcomeUnknownError,
@@ -118,16 +119,31 @@ export function createCommandHandlers(options: CommandHandlersOptions): CommandH
       actor: context.actor || "anonymous",
       correlationId: context.correlationId || commandId,
     };
-    if (context.traceparent) envelope.traceparent = context.traceparent;
     if (key) envelope.idempotencyKey = key;
 
-    const { body, properties } = encodeCommandMessage(envelope as CommandEnvelope, appId);
     // A caller that gave up hears nothing more: publishing now would queue a
     // command it believes was never sent.
     if (context.abandoned?.()) throw new CallerGoneError(type);
     context.announce?.(commandId);
     try {
-      await options.publisher.publish(topology.commandsExchange, type, body, properties);
+      await inSpan(`publish ${topology.commandsExchange}`, {
+        kind: SpanKind.PRODUCER,
+        attributes: {
+          "messaging.system": "rabbitmq",
+          "messaging.operation.type": "send",
+          "messaging.destination.name": topology.commandsExchange,
+          "messaging.rabbitmq.destination.routing_key": type,
+          "messaging.message.id": commandId,
+          "catalog.command.type": type,
+        },
+      }, async () => {
+        // The worker's spans continue from the publish (or, with tracing
+        // off, from the caller's own traceparent, passed on as is).
+        const traceparent = traceparentOf() ?? context.traceparent;
+        if (traceparent) envelope.traceparent = traceparent;
+        const { body, properties } = encodeCommandMessage(envelope as CommandEnvelope, appId);
+        await options.publisher.publish(topology.commandsExchange, type, body, properties);
+      });
     } catch (error) {
       if (error instanceof PublishUnconfirmedError) {
         throw new CommandOutcomeUnknownError(commandId, error.message, { cause: error });

@@ -238,9 +238,9 @@ console.log(
     "",
     "The catalog is running:",
     `  GraphQL and GraphiQL  http://localhost:${ports.gateway}/graphql`,
-    `  Health / readiness    http://localhost:${ports.gateway}/health  /ready`,
+    `  Health / readiness    http://localhost:${ports.gateway}/health  /ready  /metrics`,
     `    of the services     command :${healthPorts.command}, query :${healthPorts.query}, ` +
-    `worker :${healthPorts.worker} (/health, /ready)`,
+    `worker :${healthPorts.worker} (/health, /ready, /metrics)`,
     `  Command gRPC          localhost:${ports.command}`,
     `  Query gRPC            localhost:${ports.query}`,
     `  RabbitMQ management   ${await managementUiUrl()}`,

@@ -215,12 +215,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   } as const;
   function envFor(process: ProcessName): Record<string, string> {
     const service = serviceOf(process);
-    const own = service === "gateway"
+    const own: Record<string, string> = service === "gateway"
       ? { GATEWAY_PORT: String(gatewayPorts.get(process)) }
       : { [healthVariables[service]]: String(healthPorts.get(process)) };
-    return { ...env, ...own, ...options.envOf?.(process) };
+    // Traces name the process they come from, when tracing is on (OTEL_DENO).
+    const traced = { OTEL_SERVICE_NAME: `catalog-${process}` };
+    return { ...traced, ...env, ...own, ...options.envOf?.(process) };
   }
   const running = new Map<ProcessName, Running>();
+  /** How many times each process was started: what it reports as catalog_service_restarts. */
+  const starts = new Map<ProcessName, number>();
   const crashes: { process: ProcessName; status: Deno.CommandStatus; at: Date }[] = [];
 
   function known(process: ProcessName, action: string): ServiceName {
@@ -235,10 +239,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   async function start(process: ProcessName): Promise<void> {
     const service = known(process, "start");
     if (running.has(process)) throw new Error(`Cannot start ${process}: it is already running`);
+    const restarts = starts.get(process) ?? 0;
+    starts.set(process, restarts + 1);
     const child = new Deno.Command(Deno.execPath(), {
       args: serviceRunArgs(service),
       cwd: root.pathname,
-      env: envFor(process),
+      env: { ...envFor(process), CATALOG_RESTARTS: String(restarts) },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

@@ -405,15 +405,27 @@ async function expiredToken(): Promise<string> {
     .sign(new TextEncoder().encode(DEVELOPMENT_JWT_SECRET));
 }
 
+/** The messages of a production service's log lines, which are JSON objects. */
+function loggedMessages(output: string): string {
+  return output.split("\n").filter((line) => line.startsWith("{")).map((line) => {
+    const record = JSON.parse(line) as { message: string; level: string };
+    return `${record.level}: ${record.message}`;
+  }).join("\n");
+}
+
 Deno.test("production mode refuses to start on the development defaults, naming each", async () => {
   const production = { CATALOG_ENV: "production", GATEWAY_PORT: "0", COMMAND_GRPC_PORT: "0" };
-  const gateway = await runDeno(["task", "-q", "gateway"], production);
+  const started = await runDeno(["task", "-q", "gateway"], production);
+  const gateway = { code: started.code, stderr: loggedMessages(started.stderr) };
   assert.equal(gateway.code, 1, gateway.stderr);
   assert.match(gateway.stderr, /Cannot start the gateway in production mode/);
   assert.match(gateway.stderr, /AUTH_JWT_SECRET is unset/);
   assert.match(gateway.stderr, /CORS_ORIGINS is unset/);
-  const command = await runDeno(["task", "-q", "command"], production);
+  const commandRun = await runDeno(["task", "-q", "command"], production);
+  const command = { code: commandRun.code, stderr: loggedMessages(commandRun.stderr) };
   assert.equal(command.code, 1, command.stderr);
   assert.match(command.stderr, /AMQP_URL connects as RabbitMQ's default user "guest"/);
   assert.match(command.stderr, /AUTH_JWT_SECRET is unset/);
+  // In production the refusal is a JSON log line at level error.
+  assert.match(command.stderr, /^error: Cannot start the command service in production mode/m);
 });

@@ -1,5 +1,15 @@
 import { type Change, grpc } from "@catalog/proto";
-import { backoffDelay, type ChangeFeedClient, type ChangeStream } from "@catalog/runtime";
+import {
+  backoffDelay,
+  type ChangeFeedClient,
+  type ChangeStream,
+  contextOf,
+  endSpan,
+  SpanKind,
+  startSpan,
+  tracingEnabled,
+  withContext,
+} from "@catalog/runtime";
 
 /** Receives the changes of a ChangeSource. */
 export interface ChangeListener {
@@ -127,10 +137,28 @@ export class GrpcChangeSource implements ChangeSource {
       },
       onChange: (change) => {
         this.#position = change.position;
-        for (const listener of this.#listeners) listener.change(change);
+        if (this.#listeners.size === 0) return;
+        // Handing a change to the subscriptions ends its command's trace.
+        if (!tracingEnabled || !change.traceparent) return this.#deliver(change);
+        const { span, context } = startSpan("deliver change", {
+          kind: SpanKind.CONSUMER,
+          parent: contextOf(change.traceparent),
+          attributes: {
+            "catalog.change.position": change.position,
+            "catalog.change.entity_type": change.entityType,
+            "catalog.change.kind": change.kind,
+            "catalog.subscriptions": this.#listeners.size,
+          },
+        });
+        withContext(context, () => this.#deliver(change));
+        endSpan(span);
       },
       onEnd: (error) => this.#ended(error),
     });
+  }
+
+  #deliver(change: Change): void {
+    for (const listener of this.#listeners) listener.change(change);
   }
 
   #ended(error: grpc.ServiceError | undefined): void {

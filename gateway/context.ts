@@ -7,7 +7,7 @@ import type {
   QueryClient,
   QueryRequests,
 } from "@catalog/proto";
-import type { Identity } from "@catalog/runtime";
+import { type Identity, tracingEnabled } from "@catalog/runtime";
 import { BatchLoader } from "./batch_loader.ts";
 import type { GatewayConfig } from "./config.ts";
 import { type Backend, translateGrpcError } from "./grpc_errors.ts";
@@ -116,7 +116,8 @@ function header(request: Request, name: string): string | undefined {
 
 /**
  * The gRPC metadata of the calls made for one HTTP request: its
- * x-correlation-id (or a new UUID), its traceparent if it has one, and the
+ * x-correlation-id (or a new UUID), its traceparent if it has one (when the
+ * gateway does not trace itself), and the
  * caller's bearer token, which the command and query services verify again.
  * Who the caller is comes only from that token: an x-actor header is never
  * forwarded.
@@ -125,7 +126,9 @@ export function callMetadata(request: Request, token?: string): Record<string, s
   const metadata: Record<string, string> = {
     "x-correlation-id": header(request, "x-correlation-id") ?? crypto.randomUUID(),
   };
-  const traceparent = header(request, "traceparent");
+  // With tracing on, Deno sends the traceparent of the gateway's own span of
+  // the call (a child of the request's), and the client's is not passed on.
+  const traceparent = tracingEnabled ? undefined : header(request, "traceparent");
   if (traceparent) metadata.traceparent = traceparent;
   if (token) metadata.authorization = `Bearer ${token}`;
   return metadata;

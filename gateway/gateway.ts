@@ -12,12 +12,15 @@ import { GraphQLError, Kind } from "graphql";
 import { grpc, serviceNames } from "@catalog/proto";
 import {
   createHealthClient,
+  createServiceRegistry,
   createVerifier,
   type HealthClient,
   healthResponse,
   type Identity,
+  metricsResponse,
   type ReadinessCheck,
   readinessResponse,
+  type Registry,
   version,
 } from "@catalog/runtime";
 import { categoryResolvers } from "./category.ts";
@@ -35,6 +38,7 @@ import {
   SubscriptionCaps,
 } from "./edge.ts";
 import { limitPlugins } from "./limits.ts";
+import { gatewayMetrics } from "./metrics.ts";
 import { productResolvers } from "./product.ts";
 import { typeDefs } from "./schema.ts";
 import { subscriptionResolvers } from "./subscriptions.ts";
@@ -91,13 +95,25 @@ export interface GatewayOptions {
   persistedOperations?: ReadonlyMap<string, string>;
   /** Where unexpected errors are logged with their reference id. Default: yoga's logger. */
   logError?: (line: string) => void;
+  /**
+   * The registry of the gateway's metrics (see METRICS.md), where main.ts
+   * also puts those of its gRPC clients. Default: a new
+   * createServiceRegistry("gateway").
+   */
+  metrics?: Registry;
+  /**
+   * The process's metrics (processRegistry()), served on /metrics before
+   * the gateway's own. Default: none; only main.ts starts collecting them.
+   */
+  processMetrics?: Registry;
 }
 
 /** The HTTP handler of the gateway, ready for `Deno.serve`. */
 export interface Gateway {
   /**
-   * Answers /graphql (GraphiQL for a browser), /health and /ready; client
-   * names the remote address that anonymous rate limits count by.
+   * Answers /graphql (GraphiQL for a browser), /health, /ready and
+   * /metrics; client names the remote address that anonymous rate limits
+   * count by.
    */
   fetch(request: Request, client?: ClientInfo): Promise<Response>;
 }
@@ -175,6 +191,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     config.subscriptionsPerClient,
     config.subscriptionsMax,
   );
+  const metrics = options.metrics ?? createServiceRegistry("gateway");
+  const scraped = options.processMetrics ? [options.processMetrics, metrics] : [metrics];
 
   // Beside each request, serveGraphql() hands yoga the metadata of its calls
   // and the caller its token names.
@@ -248,6 +266,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     landingPage: false,
     logging: options.logging ?? true,
     plugins: [
+      // Each operation whose document parsed is counted and timed, whatever
+      // answers it: a limit, the role check or the resolvers.
+      ...gatewayMetrics(metrics, { openSubscriptions: () => subscriptions.open }),
       ...security,
       // Queries and mutations run as JavaScript compiled once per document
       // (documents come from yoga's parser cache, so a repeated query compiles
@@ -346,12 +367,22 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
   }
 
+  async function scrape(request: Request): Promise<Response> {
+    const response = await metricsResponse(scraped);
+    if (request.method !== "HEAD") return response;
+    await response.body?.cancel();
+    return new Response(null, { status: response.status, headers: response.headers });
+  }
+
   return {
     fetch(request, client) {
       const { pathname } = new URL(request.url);
       const read = request.method === "GET" || request.method === "HEAD";
       if (read && pathname === "/health") return Promise.resolve(healthResponse(identity));
       if (read && pathname === "/ready") return ready();
+      // Beside the door, as /health is: Prometheus scrapes with no token,
+      // never meets the rate limit, and a scrape is no GraphQL operation.
+      if (read && pathname === "/metrics") return scrape(request);
       if (read && pathname === "/") {
         return Promise.resolve(
           new Response(null, { status: 302, headers: { location: "/graphql" } }),

@@ -1,13 +1,16 @@
 /**
  * The gateway's composition root: the configuration from the environment,
  * (lazy) clients of the command and query services, the HTTP server, and its
- * lifecycle (runService()). The gateway answers /health and /ready itself,
- * beside /graphql, so it has no health port of its own.
+ * lifecycle (runService()). The gateway answers /health, /ready and /metrics
+ * itself, beside /graphql, so it has no health port of its own.
  */
 import {
   createChangeFeedClient,
   createCommandClient,
   createQueryClient,
+  createServiceRegistry,
+  grpcClientMetrics,
+  processRegistry,
   runService,
   signDevelopmentToken,
   StopSteps,
@@ -24,7 +27,14 @@ async function start(config: GatewayConfig) {
   const persistedOperations = config.persistedOperationsFile
     ? await loadPersistedOperations(config.persistedOperationsFile)
     : undefined;
-  const clientOptions = { connectWaitMs: config.grpcConnectWaitMs };
+  // The gateway's metrics and its gRPC clients' share one registry, which
+  // /metrics serves after the process's (runService() made that one first,
+  // with the restarts; this call answers the same registry).
+  const metrics = createServiceRegistry("gateway");
+  const clientOptions = {
+    connectWaitMs: config.grpcConnectWaitMs,
+    metrics: grpcClientMetrics(metrics),
+  };
   const commands = createCommandClient(config.commandServiceAddress, clientOptions);
   const queries = createQueryClient(config.queryServiceAddress, clientOptions);
   // One WatchChanges stream for all of this process's subscriptions, started
@@ -39,7 +49,15 @@ async function start(config: GatewayConfig) {
     readyTimeoutMs: config.grpcDeadlineMs,
   });
   changes.ready().catch(() => {});
-  const gateway = createGateway({ commands, queries, config, changes, persistedOperations });
+  const gateway = createGateway({
+    commands,
+    queries,
+    config,
+    changes,
+    persistedOperations,
+    metrics,
+    processMetrics: processRegistry("gateway"),
+  });
 
   const { host, port, commandServiceAddress, queryServiceAddress } = config;
   let server: Deno.HttpServer;

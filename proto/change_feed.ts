@@ -40,6 +40,8 @@ export interface Change {
   commandId: string;
   /** When it became readable, ISO-8601. */
   at: string;
+  /** The W3C trace context of the command that caused it, when it was traced. */
+  traceparent?: string;
   /** Which of category, product and command is set. */
   entity?: "category" | "product" | "command";
   category?: Category | null;

@@ -41,6 +41,7 @@ interface ChangeRow {
   entity: Record<string, unknown>;
   command_id: string | null;
   at: Date;
+  traceparent: string | null;
 }
 
 /** A timestamp of a view row as to_jsonb() writes it, as the query service answers it. */
@@ -98,6 +99,7 @@ export function changeOf(row: ChangeRow): Change {
     commandId: row.command_id ?? "",
     at: row.at.toISOString(),
   };
+  if (row.traceparent) change.traceparent = row.traceparent;
   if (row.entity_type === "CATEGORY") change.category = categoryOf(row.entity);
   if (row.entity_type === "PRODUCT") change.product = productOf(row.entity);
   if (row.entity_type === "COMMAND") change.command = commandOf(row.entity);
@@ -208,7 +210,8 @@ export class ChangeFeed {
         const found = await this.#sql<(ChangeRow & { pruned_up_to: string })[]>`
           select pruned.up_to::text as pruned_up_to, next.*
           from changes_pruned pruned left join lateral (
-            select position::text as position, entity_type, entity_id, kind, entity, command_id, at
+            select position::text as position, entity_type, entity_id, kind, entity, command_id, at,
+              traceparent
             from changes
             where changes.position > ${after.toString()}
             order by changes.position

@@ -18,15 +18,21 @@ import {
   type WatchChangesRequest,
 } from "@catalog/proto";
 import {
+  createServiceRegistry,
   createVerifier,
   databaseCheck,
+  databaseMetrics,
   developmentAuth,
+  grpcServerMetrics,
   type ReadinessCheck,
   redactUrl,
+  type Registry,
   startGrpcServer,
   type StopOptions,
   stoppingCheck,
   StopSteps,
+  traceStatement,
+  tracingEnabled,
   unaryMethod,
   watchDatabaseHealth,
 } from "@catalog/runtime";
@@ -77,6 +83,8 @@ export interface QueryServiceOptions {
 export interface QueryService {
   /** The port it listens on (useful when configured with port 0). */
   port: number;
+  /** Its metrics (gRPC calls, reads), for /metrics. */
+  metrics: Registry;
   /**
    * Reports NOT_SERVING, refuses new calls, answers waiting calls and ends
    * the change streams, lets running calls finish, closes the pool, and then
@@ -210,6 +218,8 @@ export async function startQueryService(
       // and requests would wait that long after the database was back.
       backoff: () => 0,
       onnotice: () => {},
+      // With tracing on, each statement is an event of its read's span.
+      debug: tracingEnabled ? traceStatement : false,
       connection: {
         application_name: "catalog-query",
         ...(statementTimeout === undefined ? {} : { statement_timeout: statementTimeout }),
@@ -218,7 +228,10 @@ export async function startQueryService(
   // The reads' pool: every statement on it is stopped by PostgreSQL once it
   // has run statementTimeoutMs, below the callers' deadline, so that work
   // nobody waits for does not go on.
-  const sql = connect(10, statementTimeoutMs);
+  const poolSize = 10;
+  const sql = connect(poolSize, statementTimeoutMs);
+  const registry = createServiceRegistry("query");
+  const onRead = databaseMetrics(registry, "read", poolSize);
   // The LISTEN connections (the command waiter's and the change feed's) run
   // nothing but their LISTEN, which waits for as long as the service runs:
   // they keep the server's default, the timeout being for reads a caller waits on.
@@ -282,7 +295,11 @@ export async function startQueryService(
       async (request, call) => {
         const signal = cancellationOf(call);
         try {
-          return await handle(request, call, { maxListItems, signal });
+          // A wait holds no connection while it waits: it is no database work.
+          if (method === "WaitForCommand") {
+            return await handle(request, call, { maxListItems, signal });
+          }
+          return await onRead.timed(method, () => handle(request, call, { maxListItems, signal }));
         } catch (error) {
           // Whatever a cancelled statement failed with, the call was cancelled first.
           if (signal.aborted) throw new CallCancelledError(undefined, { cause: error });
@@ -306,6 +323,7 @@ export async function startQueryService(
     label: "the query service",
     definition: queryServiceDefinition(),
     implementation,
+    metrics: grpcServerMetrics(registry),
     // With public reads anyone may call; otherwise a reader's token is needed,
     // the gateway forwarding its caller's (and its own for the change feed).
     access: {
@@ -358,6 +376,7 @@ export async function startQueryService(
   const steps = new StopSteps();
   return {
     port: server.port,
+    metrics: registry,
     readiness() {
       return {
         service: stoppingCheck(stopping !== undefined, "the query service"),

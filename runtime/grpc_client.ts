@@ -13,10 +13,12 @@ import {
   healthServiceDefinition,
   type QueryClient,
   queryServiceDefinition,
+  serviceNames,
   statusOriginMetadataKey,
   stoppingMetadataKey,
   type WatchChangesRequest,
 } from "@catalog/proto";
+import type { GrpcMetrics } from "./grpc_metrics.ts";
 
 /**
  * The channel options of every catalog client. Clients of one address with
@@ -51,6 +53,8 @@ export interface ClientOptions {
    * `authorization`). Default none.
    */
   metadata?: Record<string, string>;
+  /** Counts and times every call, each try apart. Default: none. */
+  metrics?: GrpcMetrics;
 }
 
 /**
@@ -94,6 +98,7 @@ function waited(wait: (done: () => void) => void): Promise<void> {
 
 function createClient(
   definition: grpc.ServiceDefinition,
+  serviceName: string,
   address: string,
   options: ClientOptions = {},
 ) {
@@ -135,6 +140,7 @@ function createClient(
     metadata: grpc.Metadata,
     deadline: number,
   ): Promise<unknown> {
+    const timed = options.metrics?.start(serviceName, name);
     return new Promise((resolve, reject) => {
       let headers: grpc.Metadata | undefined;
       const call = calls[name]!.call(
@@ -143,6 +149,7 @@ function createClient(
         metadata,
         { deadline: new Date(deadline) },
         (error, response) => {
+          timed?.(error ? error.code : grpc.status.OK);
           // With the response headers the server had sent, if any (such as
           // commandIdMetadataKey), for the caller to read as `headers`.
           if (error) reject(Object.assign(error, { headers }));
@@ -197,12 +204,17 @@ function createClient(
 
 /** Connects (lazily) to a command service at host:port. */
 export function createCommandClient(address: string, options?: ClientOptions): CommandClient {
-  return createClient(commandServiceDefinition(), address, options) as unknown as CommandClient;
+  return createClient(
+    commandServiceDefinition(),
+    serviceNames.command,
+    address,
+    options,
+  ) as unknown as CommandClient;
 }
 
 /** Connects (lazily) to a query service at host:port. */
 export function createQueryClient(address: string, options?: ClientOptions): QueryClient {
-  return createClient(queryServiceDefinition(), address, {
+  return createClient(queryServiceDefinition(), serviceNames.query, address, {
     idempotent: true,
     ...options,
   }) as unknown as QueryClient;

@@ -2,8 +2,9 @@
  * The HTTP face every service shows its operators and supervisors:
  * `/health` (the process is alive and answers) and `/ready` (it can do its
  * job now: 200, or 503 naming what it is waiting for), both JSON in the same
- * shape as the gateway's.
+ * shape as the gateway's; and `/metrics`, for Prometheus.
  */
+import { metricsResponse, type Registry } from "./metrics.ts";
 
 /** One dependency as /ready reports it. */
 export interface ReadinessCheck {
@@ -95,6 +96,8 @@ export interface HealthServerOptions extends ServiceIdentity {
    * "QUERY_HTTP_PORT". Default: none.
    */
   portVariable?: string;
+  /** The registries `/metrics` serves, asked afresh for every scrape. Default: no /metrics. */
+  metrics?: () => readonly Registry[];
 }
 
 /** A running health server. */
@@ -106,7 +109,8 @@ export interface HealthServer {
 }
 
 /**
- * Serves /health and /ready over HTTP beside a service's own port.
+ * Serves /health, /ready and (given registries) /metrics over HTTP beside a
+ * service's own port.
  *
  * @throws {Error} naming the address (and portVariable) when it cannot listen.
  */
@@ -127,7 +131,9 @@ export function serveHealth(options: HealthServerOptions): HealthServer {
           return json({ status: "not_ready", ...stamp(options), message: "Not ready" }, 503);
         }
       }
-      return json({ error: `Cannot find ${pathname}: this port serves /health and /ready` }, 404);
+      if (pathname === "/metrics" && options.metrics) return metricsResponse(options.metrics());
+      const served = options.metrics ? "/health, /ready and /metrics" : "/health and /ready";
+      return json({ error: `Cannot find ${pathname}: this port serves ${served}` }, 404);
     });
   } catch (error) {
     const hint = options.portVariable ? ` (${options.portVariable} picks another port)` : "";

@@ -18,3 +18,8 @@ export * from "./postgres_guard.ts";
 export * from "./production.ts";
 export * from "./run_service.ts";
 export * from "./stop_steps.ts";
+export * from "./grpc_metrics.ts";
+export * from "./metrics.ts";
+export * from "./database_metrics.ts";
+export * from "./tracing.ts";
+export * from "./log.ts";

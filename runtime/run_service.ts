@@ -1,4 +1,6 @@
 import { type ReadinessCheck, serveHealth, version } from "./health_server.ts";
+import { installLogger, parseLogConfig } from "./log.ts";
+import { processRegistry, type Registry } from "./metrics.ts";
 
 /** Options of a service's stop(). */
 export interface StopOptions {
@@ -18,6 +20,8 @@ export interface RunningService {
   readiness?(): Record<string, ReadinessCheck>;
   /** While stop() runs, what it waits for, to say what stopping gave up on. */
   readonly waitingFor?: string | undefined;
+  /** The service's metrics, which /metrics serves after the process's own. */
+  readonly metrics?: Registry;
 }
 
 /** Where a service serves /health and /ready, from its configuration. */
@@ -65,7 +69,9 @@ export async function runService<Config, Service extends RunningService>(
 ): Promise<void> {
   let config: Config;
   try {
-    config = options.parseConfig(Deno.env.toObject());
+    const env = Deno.env.toObject();
+    installLogger(options.service, parseLogConfig(env));
+    config = options.parseConfig(env);
   } catch (error) {
     console.error(messageOf(error));
     Deno.exit(1);
@@ -112,6 +118,11 @@ export async function runService<Config, Service extends RunningService>(
   }
 
   const address = options.health?.(config);
+  const restarts = Number(Deno.env.get("CATALOG_RESTARTS") ?? "0");
+  const processMetrics = processRegistry(
+    options.service,
+    Number.isSafeInteger(restarts) && restarts > 0 ? restarts : 0,
+  );
   let healthPort: number | undefined;
   try {
     healthPort = address && serveHealth({
@@ -124,6 +135,7 @@ export async function runService<Config, Service extends RunningService>(
         (service ? service.readiness?.() : undefined) ?? {
           startup: { ready: false, status: "starting", label: options.label },
         },
+      metrics: () => service?.metrics ? [processMetrics, service.metrics] : [processMetrics],
     }).port;
   } catch (error) {
     console.error(`Cannot start ${options.label}: ${messageOf(error)}`);
@@ -138,7 +150,7 @@ export async function runService<Config, Service extends RunningService>(
     Deno.exit(1);
   }
   if (healthPort !== undefined) {
-    console.log(`Health of ${options.label} on :${healthPort} (/health, /ready)`);
+    console.log(`Health of ${options.label} on :${healthPort} (/health, /ready, /metrics)`);
   }
   if (stopping) await stopAndExit(service);
 }

@@ -18,3 +18,5 @@ export * from "./tokens.ts";
 export { freePort, managementApi } from "@catalog/dev";
 export { graphql, type GraphQLErrorBody, type GraphQLResult } from "@catalog/dev";
 export * from "./read_database.ts";
+export * from "./metrics.ts";
+export * from "./otlp.ts";

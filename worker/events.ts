@@ -26,4 +26,6 @@ export type RecordedEvent = DomainEvent & {
   aggregateVersion: number;
   commandId: string;
   occurredAt: Date;
+  /** The W3C trace context of the command's publish, when it was traced. */
+  traceparent?: string;
 };

@@ -23,15 +23,21 @@ Deno.test("migrate() creates both databases, and running it again changes nothin
   const lines: string[] = [];
   const first = await migrate({ writeUrl, readUrl, log: (line) => lines.push(line) });
   assert.deepEqual(first, {
-    write: ["001_catalog.sql", "002_idempotency_keys.sql", "003_current_version.sql"],
+    write: [
+      "001_catalog.sql",
+      "002_idempotency_keys.sql",
+      "003_current_version.sql",
+      "004_trace_context.sql",
+    ],
     read: [
       "001_views.sql",
       "002_command_lifecycle.sql",
       "003_search_and_statistics.sql",
       "004_change_feed.sql",
+      "005_change_trace_context.sql",
     ],
   });
-  assert.equal(lines.length, 7);
+  assert.equal(lines.length, 9);
   assert.match(lines[0] ?? "", /^migrated catalog_write_t\w+: applied 001_catalog\.sql$/);
 
   const second = await migrate({ writeUrl, readUrl });
@@ -76,6 +82,8 @@ Deno.test("migrate() is safe when two workers start at once", async () => {
     "003_current_version.sql",
     "003_search_and_statistics.sql",
     "004_change_feed.sql",
+    "004_trace_context.sql",
+    "005_change_trace_context.sql",
   ]);
   const sql = postgres(readUrl, { max: 1, onnotice: () => {} });
   try {

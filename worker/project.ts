@@ -36,6 +36,8 @@ export interface ProjectOptions {
    * the live projection stands. Default: no limit.
    */
   until?: { events: Mark; commands: Mark };
+  /** Told of each batch applied: its events, its command outcomes, and how long it took. */
+  onBatch?: (batch: { events: number; commands: number; seconds: number }) => void;
 }
 
 /** What one call of project() did. */
@@ -110,6 +112,7 @@ export async function project(
   const clock = options.clock ?? (() => new Date());
   const report: ProjectionReport = { events: 0, commands: 0, heldBack: false };
   while (true) {
+    const started = performance.now();
     const from = await readCheckpoints(databases.read);
     const batch = await readBatch(databases.write, { from, size, until: options.until });
     if (batch.events.length === 0 && batch.commands.length === 0) {
@@ -117,6 +120,7 @@ export async function project(
       return report;
     }
     const applied = await applyBatch(databases.read, batch, clock());
+    options.onBatch?.({ ...applied, seconds: (performance.now() - started) / 1000 });
     report.events += applied.events;
     report.commands += applied.commands;
     // A batch not cut at its size took everything projectable when it was read.

@@ -2,10 +2,15 @@ import postgres from "postgres";
 import { topology } from "@catalog/proto";
 import {
   amqpUserOf,
+  createServiceRegistry,
   databaseCheck,
+  databaseMetrics,
   type ReadinessCheck,
+  type Registry,
   stoppingCheck,
   StopSteps,
+  traceStatement,
+  tracingEnabled,
   watchDatabaseHealth,
 } from "@catalog/runtime";
 import { startCatchUp } from "./catch_up.ts";
@@ -14,6 +19,7 @@ import { defaultRetention, type RetentionConfig, type WorkerConfig } from "./con
 import { startConsumer } from "./consume/start_consumer.ts";
 import { type Clock, handleCommand, handleCommands } from "./handle_command.ts";
 import { announceWorker, startPartitionLeases } from "./partition_leases.ts";
+import { workerMetrics } from "./metrics.ts";
 import { project, type ProjectionReport } from "./project.ts";
 import { startPruning } from "./retention.ts";
 
@@ -39,6 +45,8 @@ export interface Worker {
   stop(): Promise<void>;
   /** Partitions this worker consumes now. */
   readonly partitions: ReadonlySet<number>;
+  /** Its metrics (outcomes, projection, partitions, databases), for /metrics. */
+  readonly metrics: Registry;
   /**
    * What it needs to do its job, as /ready reports it: both databases,
    * RabbitMQ, at least one partition held, and not stopping.
@@ -90,6 +98,8 @@ export async function startWorker(
     // outage ended).
     connect_timeout: 5,
     onnotice: () => {},
+    // With tracing on, each statement is an event of its database work's span.
+    debug: tracingEnabled ? traceStatement : false,
     connection: {
       application_name: "catalog-worker",
       // A transaction left open by a worker whose host vanished holds the
@@ -115,9 +125,19 @@ export async function startWorker(
     },
   });
   const read = postgres(config.readDatabaseUrl, poolOptions);
-  const catchUp = startCatchUp(() => project({ write, read }, { clock }), { log });
+  const registry = createServiceRegistry("worker");
+  let partitionsOwned = () => 0;
+  const metrics = workerMetrics(registry, {
+    write,
+    read,
+    partitionsOwned: () => partitionsOwned(),
+  });
+  const onWrite = databaseMetrics(registry, "write", poolOptions.max);
+  const onRead = databaseMetrics(registry, "read", poolOptions.max);
+  const projectOptions = { clock, onBatch: metrics.projection.batch };
+  const catchUp = startCatchUp(() => project({ write, read }, projectOptions), { log });
   async function projectOnce() {
-    const report = await project({ write, read }, { clock });
+    const report = await onRead.timed("project", () => project({ write, read }, projectOptions));
     if (report.heldBack) catchUp.poke();
     return report;
   }
@@ -150,15 +170,21 @@ export async function startWorker(
       amqpUrl: config.amqpUrl,
       prefetch: config.prefetch,
       concurrency: config.concurrency,
-      handle: (envelope) => handleCommand(write, envelope, { clock }),
-      handleMany: (envelopes) => handleCommands(write, envelopes, { clock }),
+      handle: (envelope) =>
+        onWrite.timed("handle_commands", () => handleCommand(write, envelope, { clock })),
+      handleMany: (envelopes) =>
+        onWrite.timed("handle_commands", () => handleCommands(write, envelopes, { clock })),
       project: projectNow,
-      recordAccepted: (commands) => recordAccepted(read, commands),
-      recordFailed: (envelope, message) => recordFailed(read, envelope, message, clock),
-      recordRefused: (envelope, message) => recordRefused(read, { envelope, message, clock }),
+      recordAccepted: (commands) =>
+        onRead.timed("record_accepted", () => recordAccepted(read, commands)),
+      recordFailed: (envelope, message) =>
+        onRead.timed("record_failed", () => recordFailed(read, envelope, message, clock)),
+      recordRefused: (envelope, message) =>
+        onRead.timed("record_failed", () => recordRefused(read, { envelope, message, clock })),
       publisherUser,
       clock,
       log,
+      metrics: metrics.consumer,
       signal: options.signal,
     });
     const leases = startPartitionLeases(leaseSession, {
@@ -168,6 +194,7 @@ export async function startWorker(
       intervalMs: options.rebalanceMs,
       log,
     });
+    partitionsOwned = () => leases.held.size;
     await leases.rebalance();
     log(
       `Worker ready: consuming partitions ${[...leases.held].join(", ") || "(none yet)"} of ` +
@@ -185,6 +212,7 @@ export async function startWorker(
     const steps = new StopSteps();
     return {
       partitions: consumer.consuming,
+      metrics: registry,
       readiness() {
         const held = leases.held.size;
         return {

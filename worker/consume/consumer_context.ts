@@ -2,6 +2,7 @@ import type { CommandEnvelope } from "@catalog/proto";
 import type { AcceptedCommand } from "../command_status.ts";
 import type { Clock, CommandOutcome } from "../handle_command.ts";
 import type { ProjectionReport } from "../project.ts";
+import type { ConsumerMetrics } from "../metrics.ts";
 import type { Limiter } from "./limiter.ts";
 
 /**
@@ -45,4 +46,6 @@ export interface ConsumerContext {
   brokerCallMs: number;
   /** Partitions with an open consumer now: the sessions keep it, Consumer.consuming shows it. */
   consuming: Set<number>;
+  /** Told of each command delivered, finished and dead-lettered. */
+  metrics: ConsumerMetrics;
 }

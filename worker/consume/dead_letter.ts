@@ -26,7 +26,7 @@ export interface DeadLetterOptions {
   deliveredOn: Channel;
   /** Aborted when the partition leaves: give up, leaving the message unacknowledged. */
   abandon: AbortSignal;
-  context: Pick<ConsumerContext, "clock" | "log" | "recordFailed" | "recordRefused">;
+  context: Pick<ConsumerContext, "clock" | "log" | "recordFailed" | "recordRefused" | "metrics">;
 }
 
 /**
@@ -47,9 +47,10 @@ export function failedStatusMessage(reference: string, options: { refused: boole
  * then acknowledges the original and logs the whole reason. The dead letter,
  * the status and the log line share one reference. Each step is retried
  * (attempt()); if publishing fails for good, the original stays
- * unacknowledged, so nothing is lost.
+ * unacknowledged, so nothing is lost. Answers whether the original was
+ * acknowledged.
  */
-export async function deadLetter(message: Message, options: DeadLetterOptions): Promise<void> {
+export async function deadLetter(message: Message, options: DeadLetterOptions): Promise<boolean> {
   const { reason, envelope, abandon, context } = options;
   const refused = options.refused ?? false;
   const { log } = context;
@@ -70,7 +71,7 @@ export async function deadLetter(message: Message, options: DeadLetterOptions): 
   if (published.kind === "failed") {
     log(`cannot dead-letter ${id}: ${messageOf(published.error)}; leaving it unacknowledged`);
   }
-  if (published.kind !== "ok") return;
+  if (published.kind !== "ok") return false;
   if (envelope) {
     const shown = failedStatusMessage(reference, { refused });
     const record = refused ? context.recordRefused : context.recordFailed;
@@ -83,6 +84,8 @@ export async function deadLetter(message: Message, options: DeadLetterOptions): 
       log(`cannot record ${id} as failed: ${messageOf(recorded.error)}`);
     }
   }
-  if (!acknowledge(options.deliveredOn, message)) return;
+  if (!acknowledge(options.deliveredOn, message)) return false;
+  context.metrics.deadLettered(envelope?.type, refused);
   log(`dead-lettered ${id} (reference ${reference}): ${reason}`);
+  return true;
 }

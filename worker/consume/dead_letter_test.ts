@@ -3,6 +3,7 @@ import { Buffer } from "node:buffer";
 import type { Channel, ConfirmChannel, Message, MessageProperties, Options } from "amqplib";
 import { type CommandEnvelope, encodeCommandMessage, headers, topology } from "@catalog/proto";
 import { commandEnvelope } from "../_testing.ts";
+import { noConsumerMetrics } from "../metrics.ts";
 import { deadLetter, type DeadLetterOptions, failedStatusMessage } from "./dead_letter.ts";
 
 const reference = /\(reference ([0-9a-f-]{36})\)$/;
@@ -14,6 +15,7 @@ function standIns() {
   const failed: { commandId: string; message: string }[] = [];
   const refused: { commandId: string; message: string }[] = [];
   const lines: string[] = [];
+  const counted: { type: string | undefined; refused: boolean }[] = [];
   const publishOn = {
     publish(
       exchange: string,
@@ -44,10 +46,14 @@ function standIns() {
         refused.push({ commandId: envelope.commandId, message });
         return Promise.resolve();
       },
+      metrics: {
+        ...noConsumerMetrics,
+        deadLettered: (type, refused) => counted.push({ type, refused }),
+      },
     },
     ...more,
   });
-  return { published, acked, failed, refused, lines, options };
+  return { published, acked, failed, refused, lines, counted, options };
 }
 
 function delivered(envelope: CommandEnvelope, userId: string): Message {
@@ -79,7 +85,7 @@ Deno.test("failedStatusMessage() says only that the command failed or was refuse
 });
 
 Deno.test("deadLetter() records a client-safe FAILED message and keeps the reason for the dead letter and the log", async () => {
-  const { published, acked, failed, refused, lines, options } = standIns();
+  const { published, acked, failed, refused, lines, counted, options } = standIns();
   const envelope = toys();
   const message = delivered(envelope, "catalog-command");
   const reason = `Cannot handle CreateCategory ${envelope.commandId}: ` +
@@ -102,10 +108,11 @@ Deno.test("deadLetter() records a client-safe FAILED message and keeps the reaso
   assert.equal(sent[headers.deadLetterReference], id);
   assert.deepEqual(lines, [`dead-lettered ${envelope.commandId} (reference ${id}): ${reason}`]);
   assert.deepEqual(acked, [message]);
+  assert.deepEqual(counted, [{ type: "CreateCategory", refused: false }]);
 });
 
 Deno.test("deadLetter() records a refused command with recordRefused, under a reference of its own", async () => {
-  const { failed, refused, published, options } = standIns();
+  const { failed, refused, published, counted, options } = standIns();
   const envelope = toys();
   const reason =
     'Refused: published by RabbitMQ user "mallory", not by the command service\'s user "catalog-command"';
@@ -122,12 +129,17 @@ Deno.test("deadLetter() records a refused command with recordRefused, under a re
   const [first, second] = refused.map(({ message }) => reference.exec(message)?.[1]);
   assert.notEqual(first, second, "every dead letter has its own reference");
   assert.equal(published[0]!.properties.headers?.[headers.originalUserId], "mallory");
+  assert.deepEqual(counted, [
+    { type: "CreateCategory", refused: true },
+    { type: "CreateCategory", refused: true },
+  ]);
 });
 
 Deno.test("deadLetter() records nothing for a message that is no command", async () => {
-  const { failed, refused, acked, lines, options } = standIns();
+  const { failed, refused, acked, lines, counted, options } = standIns();
   const message = delivered(toys(), "catalog-command");
-  await deadLetter(message, options("Cannot read command: body is not JSON"));
+  assert.equal(await deadLetter(message, options("Cannot read command: body is not JSON")), true);
   assert.deepEqual([failed.length, refused.length, acked.length], [0, 0, 1]);
+  assert.deepEqual(counted, [{ type: undefined, refused: false }]);
   assert.match(lines[0]!, /: Cannot read command: body is not JSON$/);
 });

@@ -5,6 +5,19 @@ import { acknowledge } from "./acknowledge.ts";
 import { type Attempt, attempt } from "./attempt.ts";
 import type { ConsumerContext } from "./consumer_context.ts";
 import { deadLetter } from "./dead_letter.ts";
+import {
+  type Context,
+  contextOf,
+  endSpan,
+  linkTo,
+  type Span,
+  SpanKind,
+  startSpan,
+  withContext,
+  withLogFields,
+} from "@catalog/runtime";
+import type { SpanContext } from "@opentelemetry/api";
+import type { CommandOutcome } from "../handle_command.ts";
 import { commandLabel, outcomeLine } from "./outcome_line.ts";
 import { type CommandTrust, readCommand, readCommands } from "./read_command.ts";
 
@@ -27,10 +40,20 @@ export interface PartitionConsumerOptions {
   context: ConsumerContext;
 }
 
-/** A handled command waiting to be acknowledged, and its log line. */
+/** A handled command waiting to be acknowledged, with what became of it. */
 interface Handled {
   message: ConsumeMessage;
-  outcome: () => string;
+  envelope: CommandEnvelope;
+  outcome: CommandOutcome;
+  /** The command's span, ended once it is acknowledged, and the context it is active in. */
+  span: Span;
+  context: Context;
+}
+
+/** A command's span in the worker, and the context it is active in. */
+interface Traced {
+  span: Span;
+  context: Context;
 }
 
 /**
@@ -62,6 +85,8 @@ export class PartitionConsumer {
   #draining = false;
   /** Aborted once the grace period of a release is over, or the session closed: give up the retries in hand. */
   readonly #leaving = new AbortController();
+  /** Messages delivered and not yet acknowledged or dead-lettered: the commands in flight. */
+  readonly #inHand = new Set<ConsumeMessage>();
 
   constructor(options: PartitionConsumerOptions) {
     this.partition = options.partition;
@@ -75,6 +100,9 @@ export class PartitionConsumer {
     const channel = this.#channel;
     channel.on("error", () => {});
     channel.on("close", () => {
+      // What was not acknowledged goes back to RabbitMQ with the channel.
+      this.#context.metrics.released(this.#inHand.size);
+      this.#inHand.clear();
       if (!this.#leaving.signal.aborted) {
         this.#session.shut(`partition ${this.partition}'s channel closed`);
       }
@@ -83,6 +111,8 @@ export class PartitionConsumer {
     const { consumerTag } = await channel.consume(partitionQueue(this.partition), (message) => {
       if (message === null) return this.#session.shut("RabbitMQ cancelled a consumer");
       this.#pending.push(message);
+      this.#inHand.add(message);
+      this.#context.metrics.delivered();
       this.#schedule();
     }, { noAck: false });
     this.#consumerTag = consumerTag;
@@ -174,26 +204,73 @@ export class PartitionConsumer {
     }
     if (commands.length === 0) return;
     const what = `${commands.length} commands`;
-    const handled = await this.#attempt(
-      `handle ${what}`,
-      () => handleMany(commands.map((command) => command.envelope)),
-      0,
+    // The batch is a trace of its own, linked to each command's; each
+    // command's trace goes on in a span of its own, linked to the batch.
+    const batch = startSpan(`process ${what}`, {
+      kind: SpanKind.CONSUMER,
+      parent: contextOf(undefined),
+      links: commands.flatMap(({ envelope }) => linkTo(envelope.traceparent) ?? []),
+      attributes: {
+        ...this.#spanAttributes(),
+        "messaging.batch.message_count": commands.length,
+      },
+    });
+    const traced = commands.map(({ envelope }) =>
+      this.#commandSpan(envelope, [{ context: batch.span.spanContext() }])
     );
-    if (handled.kind === "abandoned") return;
+    const endAll = (error?: unknown) => {
+      for (const { span } of traced) endSpan(span, error);
+      endSpan(batch.span, error);
+    };
+    const handled = await withContext(batch.context, () =>
+      this.#attempt(
+        `handle ${what}`,
+        () => handleMany(commands.map((command) => command.envelope)),
+        0,
+      ));
+    if (handled.kind === "abandoned") return endAll();
     if (handled.kind === "failed") {
+      endAll(handled.error);
       this.#context.log(
         `cannot handle ${what} together: ${messageOf(handled.error)}; handling them one by one`,
       );
       for (const { message } of commands) await this.#processOne(message);
       return;
     }
-    this.#settleLater(
-      what,
-      commands.map(({ message, envelope }, index) => ({
-        message,
-        outcome: () => outcomeLine(envelope, handled.value[index]!),
-      })),
-    );
+    withContext(batch.context, () =>
+      this.#settleLater(
+        what,
+        commands.map(({ message, envelope }, index) => ({
+          message,
+          envelope,
+          outcome: handled.value[index]!,
+          ...traced[index]!,
+        })),
+        () => endSpan(batch.span),
+      ));
+  }
+
+  /** The attributes of the worker's spans of this partition. */
+  #spanAttributes(): Record<string, string | number> {
+    return {
+      "messaging.system": "rabbitmq",
+      "messaging.operation.type": "process",
+      "messaging.destination.name": partitionQueue(this.partition),
+    };
+  }
+
+  /** A command's span in the worker, continuing the trace its envelope names. */
+  #commandSpan(envelope: CommandEnvelope, links: { context: SpanContext }[] = []): Traced {
+    return startSpan(`process ${envelope.type}`, {
+      kind: SpanKind.CONSUMER,
+      parent: contextOf(envelope.traceparent),
+      links,
+      attributes: {
+        ...this.#spanAttributes(),
+        "messaging.message.id": envelope.commandId,
+        "catalog.command.type": envelope.type,
+      },
+    });
   }
 
   async #processOne(message: ConsumeMessage): Promise<void> {
@@ -206,22 +283,44 @@ export class PartitionConsumer {
     }
     const { envelope } = reading;
     const command = commandLabel(envelope);
-    const handled = await this.#attempt(`handle ${command}`, () => this.#context.handle(envelope));
-    if (handled.kind === "abandoned") return;
+    const traced = this.#commandSpan(envelope);
+    const handled = await withContext(
+      traced.context,
+      () => this.#attempt(`handle ${command}`, () => this.#context.handle(envelope)),
+    );
+    if (handled.kind === "abandoned") return endSpan(traced.span);
     if (handled.kind === "failed") {
-      return await this.#deadLetter(
-        message,
-        `Cannot handle ${envelope.type} ${envelope.commandId}: ${messageOf(handled.error)}`,
-        { envelope },
-      );
+      await withContext(traced.context, () =>
+        this.#deadLetter(
+          message,
+          `Cannot handle ${envelope.type} ${envelope.commandId}: ${messageOf(handled.error)}`,
+          { envelope },
+        ));
+      return endSpan(traced.span, handled.error);
     }
-    this.#settleLater(command, [{ message, outcome: () => outcomeLine(envelope, handled.value) }]);
+    withContext(
+      traced.context,
+      () =>
+        this.#settleLater(command, [{
+          message,
+          envelope,
+          outcome: handled.value,
+          ...traced,
+        }]),
+    );
   }
 
-  /** Settles handled commands while the partition goes on with the next ones. */
-  #settleLater(what: string, handled: Handled[]): void {
+  /**
+   * Settles handled commands while the partition goes on with the next ones,
+   * ending their spans (and calling `after`) once done.
+   */
+  #settleLater(what: string, handled: Handled[], after?: () => void): void {
     const settling = this.#settle(what, handled)
-      .catch((error) => this.#context.log(`cannot settle ${what}: ${messageOf(error)}`));
+      .catch((error) => this.#context.log(`cannot settle ${what}: ${messageOf(error)}`))
+      .finally(() => {
+        for (const { span } of handled) endSpan(span);
+        after?.();
+      });
     this.#settling.add(settling);
     void settling.finally(() => this.#settling.delete(settling));
   }
@@ -238,8 +337,20 @@ export class PartitionConsumer {
         }; the next projection will catch up`,
       );
     }
-    for (const { message, outcome } of handled) {
-      if (acknowledge(this.#channel, message)) log(outcome());
+    const { metrics } = this.#context;
+    for (const { message, envelope, outcome, context } of handled) {
+      if (!acknowledge(this.#channel, message)) continue;
+      this.#release(message);
+      metrics.handled(envelope, outcome);
+      // The line carries the command's id and its trace's.
+      withContext(
+        context,
+        () =>
+          withLogFields(
+            { commandId: envelope.commandId },
+            () => log(outcomeLine(envelope, outcome)),
+          ),
+      );
     }
   }
 
@@ -248,19 +359,27 @@ export class PartitionConsumer {
     return { publisherUser: this.#context.publisherUser };
   }
 
-  #deadLetter(
+  /** A message left the worker's hands: no longer in flight. */
+  #release(message: ConsumeMessage): void {
+    if (this.#inHand.delete(message)) this.#context.metrics.released(1);
+  }
+
+  async #deadLetter(
     message: ConsumeMessage,
     reason: string,
     command: { envelope?: CommandEnvelope; refused?: boolean } = {},
-  ) {
-    return deadLetter(message, {
-      reason,
-      ...command,
-      publishOn: this.#session.channel,
-      deliveredOn: this.#channel,
-      abandon: this.#leaving.signal,
-      context: this.#context,
-    });
+  ): Promise<void> {
+    const commandId = command.envelope?.commandId ?? message.properties.messageId;
+    const acknowledged = await withLogFields({ commandId }, () =>
+      deadLetter(message, {
+        reason,
+        ...command,
+        publishOn: this.#session.channel,
+        deliveredOn: this.#channel,
+        abandon: this.#leaving.signal,
+        context: this.#context,
+      }));
+    if (acknowledged) this.#release(message);
   }
 
   #attempt<T>(what: string, work: () => Promise<T>, retries?: number): Promise<Attempt<T>> {

@@ -1,4 +1,5 @@
 import { type CommandEnvelope, partitionQueue } from "@catalog/proto";
+import { type ConsumerMetrics, noConsumerMetrics } from "../metrics.ts";
 import { amqpUserOf, backoffDelay, redactUrl, StopSteps } from "@catalog/runtime";
 import type { AcceptedCommand } from "../command_status.ts";
 import { messageOf, sleep, within } from "../faults.ts";
@@ -46,6 +47,8 @@ export interface ConsumerOptions {
   clock?: Clock;
   /** Receives one line per outcome and per connection change. Default: console.log. */
   log?: (line: string) => void;
+  /** Told of each command delivered, finished and dead-lettered. Default: none. */
+  metrics?: ConsumerMetrics;
   /** Aborting it gives up the first connection attempt, which otherwise retries forever. */
   signal?: AbortSignal;
 }
@@ -249,6 +252,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<Consumer>
     runLimited: limiter(Math.max(1, options.concurrency ?? 1)),
     brokerCallMs: BROKER_CALL_MS,
     consuming: new Set(),
+    metrics: options.metrics ?? noConsumerMetrics,
   };
   const signal = options.signal ?? new AbortController().signal;
   const first = await SupervisedConsumer.connect(context, signal);

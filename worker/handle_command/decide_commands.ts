@@ -140,6 +140,7 @@ function decideOne(
           aggregateVersion: version,
           commandId: envelope.commandId,
           occurredAt: now,
+          ...(envelope.traceparent ? { traceparent: envelope.traceparent } : {}),
         } as RecordedEvent;
         remember(known, recorded);
         effects.events.push(recorded);

@@ -62,10 +62,10 @@ export async function writeEffects(tx: Tx, effects: CommandEffects): Promise<voi
     events.length === 0 ? Promise.resolve([]) : tx`
       insert into events (
         event_id, type, aggregate_type, aggregate_id, aggregate_version, data, command_id,
-        occurred_at
+        occurred_at, traceparent
       )
       select event_id, type, aggregate_type, aggregate_id, aggregate_version, data::jsonb,
-        command_id, occurred_at
+        command_id, occurred_at, traceparent
       from unnest(
         ${events.map((event) => event.eventId)}::uuid[],
         ${events.map((event) => event.type)}::text[],
@@ -74,10 +74,11 @@ export async function writeEffects(tx: Tx, effects: CommandEffects): Promise<voi
         ${events.map((event) => event.aggregateVersion)}::integer[],
         ${events.map((event) => JSON.stringify(event.data))}::text[],
         ${events.map((event) => event.commandId)}::uuid[],
-        ${events.map((event) => event.occurredAt.toISOString())}::timestamptz[]
+        ${events.map((event) => event.occurredAt.toISOString())}::timestamptz[],
+        ${events.map((event) => event.traceparent ?? null)}::text[]
       ) with ordinality as event (
         event_id, type, aggregate_type, aggregate_id, aggregate_version, data, command_id,
-        occurred_at, ordinality
+        occurred_at, traceparent, ordinality
       )
       order by ordinality`,
   ]);

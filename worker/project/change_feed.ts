@@ -16,14 +16,15 @@ export async function appendChanges(
   if (changes.length === 0) return;
   const locked = tx`select pg_advisory_xact_lock(${changeFeedLock})`;
   const appending = tx`
-    insert into changes (entity_type, entity_id, kind, entity, command_id)
-    select entity_type, entity_id, kind, entity.value::jsonb, command_id
+    insert into changes (entity_type, entity_id, kind, entity, command_id, traceparent)
+    select entity_type, entity_id, kind, entity.value::jsonb, command_id, traceparent
     from unnest(
       ${changes.map((change) => change.entityType)}::text[],
       ${changes.map((change) => change.entityId)}::uuid[],
       ${changes.map((change) => change.kind)}::text[],
-      ${changes.map((change) => change.commandId)}::uuid[]
-    ) with ordinality as change (entity_type, entity_id, kind, command_id, ordinality)
+      ${changes.map((change) => change.commandId)}::uuid[],
+      ${changes.map((change) => change.traceparent ?? null)}::text[]
+    ) with ordinality as change (entity_type, entity_id, kind, command_id, traceparent, ordinality)
     -- The rows' JSON texts come as one JSON array of strings: quicker to write than an array.
     join jsonb_array_elements_text(
       (${JSON.stringify(changes.map((change) => change.entity))}::text)::jsonb

@@ -9,6 +9,8 @@ export interface Change {
   /** The view row after the change, as JSON text. */
   entity: string;
   commandId: string;
+  /** The trace context of the command the change came from, if it was traced. */
+  traceparent?: string;
 }
 
 const changeKinds = {
@@ -52,6 +54,7 @@ export function changeOf(event: RecordedEvent, row: StepRow): Change | Error | u
     kind: changeKinds[event.type],
     entity: row.entity,
     commandId: event.commandId,
+    ...(event.traceparent ? { traceparent: event.traceparent } : {}),
   };
 }
 

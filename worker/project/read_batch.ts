@@ -7,6 +7,13 @@ import { wholeTransactions } from "./whole_transactions.ts";
 /** An event of the log, with its place in it. */
 export type EventRow = RecordedEvent & Mark;
 
+/** An event row as read, without the traceparent key when the event has none. */
+function withoutNullTrace(row: EventRow): EventRow {
+  if (row.traceparent !== null && row.traceparent !== undefined) return row;
+  const { traceparent: _none, ...rest } = row;
+  return rest as EventRow;
+}
+
 /** A command outcome of the log, with its place in it. */
 export interface CommandRow extends Mark {
   commandId: string;
@@ -85,11 +92,11 @@ export function readBatch(write: postgres.Sql, options: ReadBatchOptions): Promi
         select position::text as position, transaction_id::text as "transactionId",
           event_id as "eventId", type, aggregate_type as "aggregateType",
           aggregate_id as "aggregateId", aggregate_version as "aggregateVersion", data,
-          command_id as "commandId", occurred_at as "occurredAt"
+          command_id as "commandId", occurred_at as "occurredAt", traceparent
         from events
         where ${past(mark)} and ${before(end)} and ${notPast(until?.events)}
         order by transaction_id, events.position
-        limit ${limit}`).map(marked);
+        limit ${limit}`).map((row) => withoutNullTrace(marked(row)));
 
     // One row more than the batch tells whether the batch ends inside a transaction.
     const read = await eventsFrom(from.events, horizon, size + 1);
