@@ -3,7 +3,7 @@
  * commands accepted by type, how long RabbitMQ takes to confirm them, and the
  * state of its broker connection.
  */
-import { durationBuckets, metricPrefix, prom, type Registry } from "@catalog/runtime";
+import { durationBuckets, metricPrefix, prom, readGauge, type Registry } from "@catalog/runtime";
 import type { QueueCounts } from "./amqp_publisher.ts";
 
 /** What the command service counts as it works. */
@@ -22,18 +22,6 @@ export interface CommandServiceState {
   blocked(): boolean;
   /** How many partition queues have a worker consuming them; undefined until first counted. */
   partitionsConsumed(): number | undefined;
-}
-
-function gauge(registry: Registry, name: string, help: string, read: () => number | undefined) {
-  new prom.Gauge({
-    name: `${metricPrefix}${name}`,
-    help,
-    registers: [registry],
-    collect() {
-      const value = read();
-      if (value !== undefined) this.set(value);
-    },
-  });
 }
 
 /** Registers the command service's metrics on registry. */
@@ -55,19 +43,19 @@ export function commandServiceMetrics(
     buckets: durationBuckets,
     registers: [registry],
   });
-  gauge(
+  readGauge(
     registry,
     "rabbitmq_connected",
     "1 while the command service has a RabbitMQ connection to publish on, else 0.",
     () => state.connected() ? 1 : 0,
   );
-  gauge(
+  readGauge(
     registry,
     "rabbitmq_publishers_blocked",
     "1 while RabbitMQ blocks the command service's publishing (a memory or disk alarm), else 0.",
     () => state.blocked() ? 1 : 0,
   );
-  gauge(
+  readGauge(
     registry,
     "partitions_consumed",
     "How many of the command partitions have a worker consuming them.",

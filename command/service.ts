@@ -123,23 +123,22 @@ export async function startCommandService(
   const log = options.log ?? console.log;
   const registry = createServiceRegistry("command");
   let consumed = -1;
-  // deno-lint-ignore prefer-const -- the publisher is made after the metrics that read it
-  let publisher: AmqpPublisher;
-  const metrics = commandServiceMetrics(registry, {
-    connected: () => publisher.connected,
-    blocked: () => publisher.blocked !== undefined,
-    partitionsConsumed: () => consumed < 0 ? undefined : consumed,
-  });
   // Health follows the broker connection once the server exists.
   let reportServing = (_serving: boolean) => {};
-  publisher = new AmqpPublisher(config.amqpUrl, {
-    onAnswer: metrics.confirmed,
+  const publisher = new AmqpPublisher(config.amqpUrl, {
+    // Answers come only once publishing has begun, after the metrics exist.
+    onAnswer: (seconds, outcome) => metrics.confirmed(seconds, outcome),
     connectionName: "catalog-command",
     confirmTimeoutMs: config.publishTimeoutMs,
     minReconnectDelayMs: options.reconnectDelayMs?.min,
     maxReconnectDelayMs: options.reconnectDelayMs?.max,
     log,
     onConnectionChange: (connected) => reportServing(connected),
+  });
+  const metrics = commandServiceMetrics(registry, {
+    connected: () => publisher.connected,
+    blocked: () => publisher.blocked !== undefined,
+    partitionsConsumed: () => consumed < 0 ? undefined : consumed,
   });
   const handlers = createCommandHandlers({
     publisher,

@@ -6,26 +6,17 @@
  * waits that long.
  */
 import assert from "node:assert/strict";
-import { freePort, graphql, withSystem, writerToken } from "@catalog/testkit";
+import {
+  eventually,
+  freePort,
+  graphql,
+  prometheusProgram,
+  withSystem,
+  writerToken,
+} from "@catalog/testkit";
 import type { Stack } from "@catalog/dev";
 
 const rules = new URL("../ops/prometheus/alerts.yml", import.meta.url).pathname;
-
-/** The path of Prometheus's server, or a failure saying how to install it. */
-function prometheusBinary(): string {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    const candidate = `${dir}/prometheus`;
-    try {
-      if (Deno.statSync(candidate).isFile) return candidate;
-    } catch {
-      // Not in this directory.
-    }
-  }
-  throw new Error(
-    "Cannot find Prometheus's server on PATH: install Debian's prometheus package " +
-      "(apt-get install prometheus), as .ci/run does",
-  );
-}
 
 function hostPort(url: string): string {
   return new URL(url).host;
@@ -66,27 +57,8 @@ async function alertsOf(api: string): Promise<Alert[]> {
   return body.data.alerts;
 }
 
-async function waitFor<T>(
-  what: string,
-  timeoutMs: number,
-  check: () => Promise<T | undefined>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const found = await check();
-      if (found !== undefined) return found;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-  throw new Error(`Timed out waiting for ${what}${last ? `: ${last}` : ""}`);
-}
-
 Deno.test("Prometheus sees the command-lag and no-worker alerts once the worker stops with commands queued", async () => {
-  const binary = prometheusBinary();
+  const binary = prometheusProgram("prometheus");
   await withSystem(async ({ stack }) => {
     const dir = await Deno.makeTempDir({ prefix: "catalog-prometheus-" });
     const port = freePort();
@@ -105,16 +77,24 @@ Deno.test("Prometheus sees the command-lag and no-worker alerts once the worker 
     const output = new Response(server.stderr).text();
     try {
       // Every target scraped and healthy, and no alert yet.
-      await waitFor("every target up", 30_000, async () => {
+      await eventually("every target up", async () => {
         const response = await fetch(`${api}/api/v1/targets`);
         const { data } = await response.json() as {
           data: { activeTargets: { health: string }[] };
         };
         const targets = data.activeTargets;
-        return targets.length === 4 && targets.every((target) => target.health === "up")
-          ? true
-          : undefined;
-      });
+        return targets.length === 4 && targets.every((target) => target.health === "up");
+      }, 30_000);
+      // The rules evaluated at least once on scrapes of every target.
+      const allUp = Date.now();
+      await eventually("the rules evaluated with every target up", async () => {
+        const response = await fetch(`${api}/api/v1/rules`);
+        const { data } = await response.json() as {
+          data: { groups: { lastEvaluation: string }[] };
+        };
+        return data.groups.length > 0 &&
+          data.groups.every((group) => Date.parse(group.lastEvaluation) > allUp + 1000);
+      }, 30_000);
       const quiet = await alertsOf(api);
       assert.deepEqual(quiet.map((alert) => alert.labels.alertname), [], "no alert while healthy");
 
@@ -130,13 +110,12 @@ Deno.test("Prometheus sees the command-lag and no-worker alerts once the worker 
         assert.equal(answer.errors, undefined, JSON.stringify(answer.errors));
       }
 
-      const raised = await waitFor("the lag and no-worker alerts", 60_000, async () => {
+      let raised = new Map<string, string>();
+      await eventually("the lag and no-worker alerts", async () => {
         const alerts = await alertsOf(api);
-        const names = new Map(alerts.map((alert) => [alert.labels.alertname, alert.state]));
-        return names.has("CatalogCommandLagHigh") && names.has("CatalogNoWorkerConsuming")
-          ? names
-          : undefined;
-      });
+        raised = new Map(alerts.map((alert) => [alert.labels.alertname!, alert.state]));
+        return raised.has("CatalogCommandLagHigh") && raised.has("CatalogNoWorkerConsuming");
+      }, 60_000);
       for (const name of ["CatalogCommandLagHigh", "CatalogNoWorkerConsuming"]) {
         assert.ok(
           ["pending", "firing"].includes(raised.get(name)!),
@@ -146,13 +125,11 @@ Deno.test("Prometheus sees the command-lag and no-worker alerts once the worker 
 
       // Once a worker is back, the queue drains and both alerts clear.
       await stack.start("worker");
-      await waitFor("the alerts to clear", 60_000, async () => {
+      await eventually("the alerts to clear", async () => {
         const names = (await alertsOf(api)).map((alert) => alert.labels.alertname);
         return !names.includes("CatalogCommandLagHigh") &&
-            !names.includes("CatalogNoWorkerConsuming")
-          ? true
-          : undefined;
-      });
+          !names.includes("CatalogNoWorkerConsuming");
+      }, 60_000);
     } finally {
       server.kill("SIGTERM");
       const status = await server.status;

@@ -96,7 +96,7 @@ export interface GatewayOptions {
   /** Where unexpected errors are logged with their reference id. Default: yoga's logger. */
   logError?: (line: string) => void;
   /**
-   * The registry of the gateway's metrics (see METRICS.md), where main.ts
+   * The registry of the gateway's metrics (see docs/observability.md), where main.ts
    * also puts those of its gRPC clients. Default: a new
    * createServiceRegistry("gateway").
    */

@@ -2,7 +2,7 @@
  * The gateway's GraphQL metrics, as yoga plugins on a registry of its own:
  * operations by name, type and outcome, their duration, and the SSE
  * subscriptions open. The gRPC client metrics of its calls are registered on
- * the same registry by main.ts (grpcClientMetrics()). See METRICS.md.
+ * the same registry by main.ts (grpcClientMetrics()). See docs/observability.md.
  */
 import { type DocumentNode, type ExecutionResult, getOperationAST } from "graphql";
 import {
@@ -17,7 +17,7 @@ import {
   type FillLabelsFnParams,
   usePrometheus,
 } from "@graphql-yoga/plugin-prometheus";
-import { durationBuckets, metricPrefix, prom, type Registry } from "@catalog/runtime";
+import { durationBuckets, metricPrefix, prom, readGauge, type Registry } from "@catalog/runtime";
 
 /** How many distinct operation names the labels carry by default; later new names are "other". */
 export const MAX_OPERATION_NAMES = 200;
@@ -94,14 +94,12 @@ export interface GatewayMetricsOptions {
 export function gatewayMetrics(registry: Registry, options: GatewayMetricsOptions): Plugin[] {
   const names = new OperationNames(options.maxOperationNames);
 
-  new prom.Gauge({
-    name: `${metricPrefix}graphql_subscriptions_open`,
-    help: "SSE subscriptions open now (each holds a place of SUBSCRIPTIONS_MAX).",
-    registers: [registry],
-    collect() {
-      this.set(options.openSubscriptions());
-    },
-  });
+  readGauge(
+    registry,
+    "graphql_subscriptions_open",
+    "SSE subscriptions open now (each holds a place of SUBSCRIPTIONS_MAX).",
+    options.openSubscriptions,
+  );
 
   const prometheus = usePrometheus({
     registry,

@@ -18,6 +18,7 @@ import { parseCommandConfig } from "../command/config.ts";
 import { parseConfig as parseGatewayConfig } from "../gateway/config.ts";
 import { parseQueryConfig } from "../query/config.ts";
 import { parseWorkerConfig } from "../worker/config.ts";
+import { prometheusProgram } from "@catalog/testkit";
 import { metricNames } from "./metric_names.ts";
 
 const root = new URL("../", import.meta.url);
@@ -50,25 +51,9 @@ function exists(path: string): boolean {
   }
 }
 
-/** The path of promtool, or a failure saying how to install it. */
-function promtoolBinary(): string {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    const candidate = `${dir}/promtool`;
-    try {
-      if (Deno.statSync(candidate).isFile) return candidate;
-    } catch {
-      // Not in this directory.
-    }
-  }
-  throw new Error(
-    "Cannot find promtool on PATH: install Debian's prometheus package " +
-      "(apt-get install prometheus), as .ci/run does",
-  );
-}
-
 /** Runs promtool from the repository's root; fails with what it said unless it succeeds. */
 async function promtool(...args: string[]): Promise<string> {
-  const { success, stdout, stderr } = await new Deno.Command(promtoolBinary(), {
+  const { success, stdout, stderr } = await new Deno.Command(prometheusProgram("promtool"), {
     args,
     cwd: root,
     stdout: "piped",

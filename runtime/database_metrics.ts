@@ -11,7 +11,7 @@
  * its end, which makes the count of those running the pool's use.
  */
 import { durationBuckets, metricPrefix, prom, type Registry, secondsSince } from "./metrics.ts";
-import { inSpan, SpanKind } from "./tracing.ts";
+import { inSpan, SpanKind, tracingEnabled } from "./tracing.ts";
 
 /** Times and counts the work done on one pool. */
 export interface DatabaseMetrics {
@@ -78,6 +78,7 @@ export function databaseMetrics(
       running++;
       show();
       try {
+        if (!tracingEnabled) return await fn();
         return await inSpan(`postgresql ${work}`, {
           kind: SpanKind.CLIENT,
           attributes: {

@@ -111,3 +111,24 @@ export async function metricsResponse(registries: readonly Registry[]): Promise<
 export function secondsSince(startedMs: number): number {
   return (performance.now() - startedMs) / 1000;
 }
+
+/**
+ * A gauge without labels whose value is read when Prometheus scrapes;
+ * `read` answering undefined leaves the value as it was.
+ */
+export function readGauge(
+  registry: Registry,
+  name: string,
+  help: string,
+  read: () => number | undefined | Promise<number | undefined>,
+): void {
+  new client.Gauge({
+    name: `${metricPrefix}${name}`,
+    help,
+    registers: [registry],
+    async collect() {
+      const value = await read();
+      if (value !== undefined) this.set(value);
+    },
+  });
+}

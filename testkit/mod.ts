@@ -20,3 +20,4 @@ export { graphql, type GraphQLErrorBody, type GraphQLResult } from "@catalog/dev
 export * from "./read_database.ts";
 export * from "./metrics.ts";
 export * from "./otlp.ts";
+export * from "./prometheus.ts";

@@ -12,6 +12,7 @@ import {
   durationBuckets,
   metricPrefix,
   prom,
+  readGauge,
   type Registry,
 } from "@catalog/runtime";
 import type { CommandOutcome } from "./handle_command.ts";
@@ -75,14 +76,12 @@ export function workerMetrics(
     registers: [registry],
   });
   let inFlight = 0;
-  new prom.Gauge({
-    name: `${metricPrefix}commands_in_flight`,
-    help: "Commands delivered to this worker and not yet acknowledged or dead-lettered.",
-    registers: [registry],
-    collect() {
-      this.set(inFlight);
-    },
-  });
+  readGauge(
+    registry,
+    "commands_in_flight",
+    "Commands delivered to this worker and not yet acknowledged or dead-lettered.",
+    () => inFlight,
+  );
   const projected = new prom.Counter({
     name: `${metricPrefix}projection_events_total`,
     help: "Events this worker applied to the read model.",
@@ -126,26 +125,24 @@ export function workerMetrics(
       this.set(Math.max(0, lag?.seconds ?? 0));
     },
   });
-  new prom.Gauge({
-    name: `${metricPrefix}partitions_owned`,
-    help: "Command partitions this worker holds the lease of and consumes.",
-    registers: [registry],
-    collect() {
-      this.set(state.partitionsOwned());
-    },
-  });
-  new prom.Gauge({
-    name: `${metricPrefix}dead_letter_oldest_age_seconds`,
-    help: "Age of the oldest command the read model shows FAILED (dead-lettered and not " +
+  readGauge(
+    registry,
+    "partitions_owned",
+    "Command partitions this worker holds the lease of and consumes.",
+    state.partitionsOwned,
+  );
+  readGauge(
+    registry,
+    "dead_letter_oldest_age_seconds",
+    "Age of the oldest command the read model shows FAILED (dead-lettered and not " +
       "replayed since); 0 when there is none.",
-    registers: [registry],
-    async collect() {
+    async () => {
       const [oldest] = await state.read<{ seconds: number | null }[]>`
         select extract(epoch from clock_timestamp() - min(handled_at))::float8 as seconds
         from command_view where status = 'FAILED'`;
-      this.set(Math.max(0, oldest?.seconds ?? 0));
+      return Math.max(0, oldest?.seconds ?? 0);
     },
-  });
+  );
 
   return {
     consumer: {
