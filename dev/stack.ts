@@ -101,8 +101,8 @@ export interface Stack {
  * (the heap settings that keep each service's memory small under load).
  */
 export function serviceRunArgs(service: ServiceName): string[] {
-  const task = (denoConfig.tasks as Record<string, string | undefined>)[service];
-  const words = task?.trim().split(/\s+/) ?? [];
+  const task = (denoConfig.tasks as Record<string, unknown>)[service];
+  const words = typeof task === "string" ? task.trim().split(/\s+/) : [];
   if (words[0] !== "deno" || words[1] !== "run" || words.at(-1) !== `${service}/main.ts`) {
     throw new Error(
       `Cannot run the ${service}: its task in deno.json is not "deno run … ${service}/main.ts"`,

@@ -6,7 +6,6 @@ import {
   type YogaLogger,
 } from "graphql-yoga";
 import { useGraphQlJit } from "@envelop/graphql-jit";
-import { useDisableIntrospection } from "@graphql-yoga/plugin-disable-introspection";
 import { usePersistedOperations } from "@graphql-yoga/plugin-persisted-operations";
 import { GraphQLError, Kind } from "graphql";
 import { grpc, serviceNames } from "@catalog/proto";
@@ -168,9 +167,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
   // deno-lint-ignore no-explicit-any
   const security: Plugin<any>[] = [
-    ...limitPlugins(config.limits),
+    ...limitPlugins(config.limits, { introspection: config.introspection }),
     accessPlugin() as Plugin,
-    ...(config.introspection ? [] : [useDisableIntrospection()]),
     ...(persisted || config.persistedOperationsRequired
       ? [usePersistedOperations({
         getPersistedOperation: (hash) => persisted?.get(hash) ?? null,

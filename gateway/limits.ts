@@ -9,6 +9,7 @@ import {
 } from "graphql";
 import { type ComplexityEstimator, createComplexityRule } from "graphql-query-complexity";
 import type { Plugin } from "graphql-yoga";
+import { introspectionPlugin } from "./introspection.ts";
 
 /**
  * What one operation may ask for before it runs. Each limit refuses with its
@@ -38,9 +39,11 @@ export const ASSUMED_LIST_SIZE = 10;
  * per expected item for a list, so that nesting lists multiplies. A list
  * with a page size (`perPage`, `first`) costs that many items; a connection's
  * `edges` and `nodes` count once, the connection field already having counted
- * its items.
+ * its items. `__schema` and `__type` cost nothing here.
  */
 export const listAwareEstimator: ComplexityEstimator = ({ type, field, args, childComplexity }) => {
+  // Reading the schema touches no backend: introspectionRule() bounds it instead.
+  if (field.name === "__schema" || field.name === "__type") return 0;
   const pageSize = Number(args.perPage ?? args.first);
   const items = Number.isFinite(pageSize) && pageSize > 0 ? pageSize : undefined;
   const isList = getNullableType(field.type) instanceof GraphQLList;
@@ -70,11 +73,17 @@ function refusedBy(code: string) {
 
 /**
  * The plugins that enforce limits: GraphQL Armor's depth, alias, token and
- * directive limits and its field-suggestion mask, and a cost limit from
+ * directive limits and its field-suggestion mask, a cost limit from
  * graphql-query-complexity that knows lists are expensive (armor's own cost
- * limit weighs every object field alike).
+ * limit weighs every object field alike), and the bounds of introspection
+ * (see introspection.ts), or its refusal when options.introspection is off.
+ * Armor's depth limit leaves `__schema` to that rule, as its cost limit
+ * would; `__type` meets the depth limit too.
  */
-export function limitPlugins(limits: OperationLimits): Plugin[] {
+export function limitPlugins(
+  limits: OperationLimits,
+  options: { introspection: boolean },
+): Plugin[] {
   const armor = EnvelopArmorPlugin<Record<string, unknown>>({
     maxDepth: { n: limits.maxDepth, ignoreIntrospection: true, ...refusedBy("MAX_DEPTH") },
     maxAliases: { n: limits.maxAliases, ...refusedBy("MAX_ALIASES") },
@@ -98,5 +107,5 @@ export function limitPlugins(limits: OperationLimits): Plugin[] {
       }));
     },
   };
-  return [armor as Plugin, cost];
+  return [armor as Plugin, cost, introspectionPlugin({ enabled: options.introspection })];
 }

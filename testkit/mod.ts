@@ -21,3 +21,4 @@ export * from "./read_database.ts";
 export * from "./metrics.ts";
 export * from "./otlp.ts";
 export * from "./prometheus.ts";
+export { browserPath, onPath } from "./prerequisites.ts";

@@ -25,7 +25,7 @@ Deno.test("catalog@.service is a unit systemd accepts for each of the four servi
       assert.equal(said.trim(), "", `systemd-analyze had remarks on catalog@${service}.service`);
       // What it starts is the service's own task.
       assert.match(
-        (denoConfig.tasks as Record<string, string>)[service] ?? "",
+        String((denoConfig.tasks as Record<string, unknown>)[service] ?? ""),
         new RegExp(`^deno run .* ${service}/main\\.ts$`),
       );
     }
