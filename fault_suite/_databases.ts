@@ -42,13 +42,19 @@ export interface WaitHandledOptions {
   stallMs?: number;
   /** Give up after this long in any case, in milliseconds. Default 300000. */
   timeoutMs?: number;
-  /** Give up as soon as this answers true (a service has died, say). Default: never. */
+  /**
+   * Stop waiting as soon as this answers true (a service has died, say), and
+   * answer the count reached: the caller deals with it. Default: never.
+   */
   giveUp?: () => boolean;
 }
 
 /**
  * Waits until the write database's command log holds every one of these
- * command ids, or until it stops making progress; answers how many it holds.
+ * command ids; answers how many it holds. Throws, saying why it stopped
+ * waiting (progress stalled, the deadline, or the error its query kept
+ * getting), when the count stops growing for stallMs or timeoutMs passes;
+ * answers the count reached so far when giveUp() answers true.
  */
 export async function waitHandled(
   write: postgres.Sql,
@@ -56,26 +62,66 @@ export async function waitHandled(
   options: WaitHandledOptions = {},
 ): Promise<number> {
   const stallMs = options.stallMs ?? 30_000;
-  const deadline = Date.now() + (options.timeoutMs ?? 300_000);
-  let handled = -1;
-  let progressAt = Date.now();
+  const timeoutMs = options.timeoutMs ?? 300_000;
+  const started = Date.now();
+  let handled = 0;
+  let progressAt = started;
+  let lastError: unknown;
   while (true) {
-    let now: number;
     try {
-      now = await countHandled(write, commandIds);
-    } catch {
-      now = handled;
-    }
-    if (now > handled) {
-      handled = now;
-      progressAt = Date.now();
+      const now = await countHandled(write, commandIds);
+      lastError = undefined;
+      if (now > handled) {
+        handled = now;
+        progressAt = Date.now();
+      }
+    } catch (error) {
+      // The database may be away for a moment; only an error that lasts is told.
+      lastError = error;
     }
     if (handled >= commandIds.length) return handled;
-    if (Date.now() - progressAt > stallMs || Date.now() > deadline || options.giveUp?.()) {
-      return Math.max(0, handled);
+    if (options.giveUp?.()) return handled;
+    const stalled = Date.now() - progressAt > stallMs;
+    if (stalled || Date.now() - started > timeoutMs) {
+      const why = lastError !== undefined
+        ? `its count query kept failing: ${
+          lastError instanceof Error ? lastError.message : String(lastError)
+        }`
+        : stalled
+        ? `progress stalled: none more for ${(stallMs / 1000).toFixed(0)} s`
+        : `the deadline of ${(timeoutMs / 1000).toFixed(0)} s passed`;
+      throw new Error(
+        `Stopped waiting for ${commandIds.length} commands to be handled: ${handled} are, ` +
+          `after ${((Date.now() - started) / 1000).toFixed(1)} s; ${why}`,
+      );
     }
     await sleep(200);
   }
+}
+
+/**
+ * Checks that each of these handled commands was applied; throws naming how
+ * many were not, with their outcomes, for a setup that the rest of a
+ * scenario builds on.
+ */
+export async function expectApplied(
+  write: postgres.Sql,
+  commandIds: string[],
+  what: string,
+): Promise<void> {
+  await waitHandled(write, commandIds);
+  const outcomes = await write<{ status: string; code: string | null; count: number }[]>`
+    select status, code, count(*)::int as count from commands
+    where command_id = any(${commandIds}::uuid[]) and status <> 'APPLIED'
+    group by status, code order by count desc`;
+  if (outcomes.length === 0) return;
+  const notApplied = outcomes.reduce((total, row) => total + row.count, 0);
+  throw new Error(
+    `Cannot set up ${what}: ${notApplied} of ${commandIds.length} commands were not applied (${
+      outcomes.map((row) => `${row.status} ${row.code ?? ""}`.trim() + ` × ${row.count}`)
+        .join(", ")
+    })`,
+  );
 }
 
 /** Whether every accepted command was handled exactly once. */
@@ -234,7 +280,11 @@ export async function compareReadWrite(
   };
 }
 
-/** Compares until the read side has caught up (or timeoutMs has passed); answers the last comparison. */
+/**
+ * Compares until the read side has caught up; answers that comparison.
+ * Throws, with the last comparison's differences, once timeoutMs has passed
+ * without it.
+ */
 export async function waitReadEqualsWrite(
   write: postgres.Sql,
   read: postgres.Sql,
@@ -243,7 +293,16 @@ export async function waitReadEqualsWrite(
   const deadline = Date.now() + timeoutMs;
   while (true) {
     const difference = await compareReadWrite(write, read);
-    if (readEqualsWrite(difference) || Date.now() > deadline) return difference;
+    if (readEqualsWrite(difference)) return difference;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `Stopped waiting for the read side to catch up: after ${
+          (timeoutMs / 1000).toFixed(0)
+        } s the deadline passed with ${describeReadWrite(difference)}: ${
+          difference.examples.join("; ")
+        }`,
+      );
+    }
     await sleep(500);
   }
 }

@@ -22,7 +22,7 @@ export interface ObservedCommand {
 export interface Observer extends AsyncDisposable {
   /** The commands seen so far, in order. */
   readonly seen: readonly ObservedCommand[];
-  /** Waits until at least count commands have been seen (or timeoutMs); answers those seen by then. */
+  /** Waits until at least count commands have been seen and answers them; throws after timeoutMs. */
   waitFor(count: number, timeoutMs?: number): Promise<readonly ObservedCommand[]>;
   close(): Promise<void>;
 }
@@ -60,7 +60,15 @@ export async function observeCommands(amqpUrl: string): Promise<Observer> {
     seen,
     async waitFor(count, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
-      while (seen.length < count && Date.now() < deadline) await sleep(50);
+      while (seen.length < count) {
+        if (Date.now() > deadline) {
+          throw new Error(
+            `Stopped waiting for ${count} commands on the commands exchange: ${seen.length} ` +
+              `were seen when the deadline of ${(timeoutMs / 1000).toFixed(0)} s passed`,
+          );
+        }
+        await sleep(50);
+      }
       return seen.slice();
     },
     close,
