@@ -3,7 +3,9 @@
  * scenario, each with the ratio to its baseline, and the issue's targets
  * with the figures beside them (met or not met; nothing is asserted).
  */
+import type { DocumentFigures } from "./_documents.ts";
 import type { LagFigures, LagPoint } from "./_lag.ts";
+import type { OverloadFigures } from "./_overload.ts";
 import type { MemoryPeak } from "./_memory.ts";
 import type { Measurement, ReadFigures } from "./_reads.ts";
 import type { WriteFigures } from "./_writes.ts";
@@ -19,6 +21,8 @@ export interface Report {
   reads: ReadFigures;
   writes: WriteFigures;
   lag: LagFigures;
+  documents: DocumentFigures;
+  overload: OverloadFigures;
   memory: MemoryPeak[];
   /** Service processes that exited by themselves during the run (a crash), with their last lines. */
   crashes: {
@@ -98,6 +102,27 @@ export function targetsOf(figures: Omit<Report, "targets">): Target[] {
       ? `p99 ${half.lagMs.p99} ms at ${half.offered}/s (sustainable ${lag.sustainablePerSecond}/s)`
       : "not measured: no ramp step was sustained",
     met: half ? half.lagMs.p99 <= 50 : undefined,
+  });
+  const growth = figures.documents.services;
+  const worst = [...growth].sort((a, b) => b.growthPer10kMb - a.growthPer10kMb)[0];
+  targets.push({
+    target: "Memory growth per 10,000 distinct documents ≤ 5 MB, every service",
+    figure: worst
+      ? `highest: ${worst.name} ${worst.growthPer10kMb} MB (` +
+        growth.map((g) => `${g.name} ${g.growthPer10kMb}`).join(", ") + ")"
+      : "not measured",
+    met: worst ? growth.every((g) => g.growthPer10kMb <= 5) : undefined,
+  });
+  const { overload } = figures;
+  targets.push({
+    target: "At 3 × capacity: goodput ≥ 90 % of capacity, admitted p99 ≤ 2 × its p99 at half, " +
+      "refusals p99 ≤ 50 ms, gateway peak ≤ 300 MB",
+    figure: `goodput ${overload.goodputPerSecond}/s of ${overload.capacityPerSecond}/s, ` +
+      `admitted p99 ${overload.admittedP99Ms} ms (half ${overload.halfCapacityP99Ms} ms), ` +
+      `refusals p99 ${overload.refusedP99Ms} ms, peak ${overload.gatewayPeakMb} MB`,
+    met: overload.goodputPerSecond >= 0.9 * overload.capacityPerSecond &&
+      overload.admittedP99Ms <= 2 * overload.halfCapacityP99Ms &&
+      overload.refusedP99Ms <= 50 && overload.gatewayPeakMb <= 300,
   });
   const peaks = memory.filter((m) => services.includes(m.name));
   const top = peaks[0];
@@ -305,6 +330,43 @@ export function markdownOf(report: Report): string {
     row(["Process", "Processes", "Peak RSS MB", "Highest sampled RSS MB"]),
     row(["---", "--:", "--:", "--:"]),
     ...memory.map((m) => row([m.name, m.processes, m.peakMb, m.sampledMb])),
+    "",
+    `Then ${report.documents.documents} distinct documents (a quarter createProduct mutations, the ` +
+    `others reads of one product, values inline), after a warm-up of a fifth as many, in ` +
+    `${report.documents.seconds} s (${report.documents.failed} failed): each service's RSS ` +
+    "from its own /metrics before and after them (the end of the run).",
+    "",
+    row(["Service", "RSS before MB", "RSS after MB", "Growth per 10,000 documents MB"]),
+    row(["---", "--:", "--:", "--:"]),
+    ...report.documents.services.map((d) => row([d.name, d.beforeMb, d.afterMb, d.growthPer10kMb])),
+    "",
+    "## 6. Overload",
+    "",
+    `createProduct mutations (variables, waiting until readable) at ${report.overload.offeredPerSecond}/s ` +
+    `for ${report.overload.seconds} s, open loop: three times the capacity measured just before ` +
+    `(${report.overload.capacityPerSecond}/s, a closed loop of 24).`,
+    "",
+    row([
+      "Goodput /s",
+      "Admitted p99 ms",
+      "At half capacity p99 ms",
+      "Refused",
+      "Refusal p99 ms",
+      "Other answers",
+      "Gateway peak MB",
+      "Gateway after MB",
+    ]),
+    row(["--:", "--:", "--:", "--:", "--:", "---", "--:", "--:"]),
+    row([
+      report.overload.goodputPerSecond,
+      report.overload.admittedP99Ms,
+      report.overload.halfCapacityP99Ms,
+      report.overload.refused,
+      report.overload.refusedP99Ms,
+      Object.entries(report.overload.otherwise).map(([k, v]) => `${k} ${v}`).join(", ") || "none",
+      report.overload.gatewayPeakMb,
+      report.overload.gatewayAfterMb,
+    ]),
     "",
   ];
   return out.join("\n");

@@ -59,7 +59,20 @@ Deno.test({
         assert.ok(measured.includes(service), `no memory figure for ${service}`);
       }
       for (const m of report.memory) assert.ok(m.peakMb > 0, `${m.name}: no peak`);
-      assert.equal(report.targets.length, 8);
+      assert.equal(report.documents.failed, 0, "distinct documents: some failed");
+      assert.deepEqual(report.documents.services.map((d) => d.name), [
+        "gateway",
+        "command",
+        "query",
+        "worker",
+      ]);
+      for (const d of report.documents.services) {
+        assert.ok(d.beforeMb > 0 && d.afterMb > 0, `${d.name}: no RSS before or after`);
+      }
+      assert.ok(markdown.includes("Growth per 10,000 documents"));
+      assert.ok(report.overload.capacityPerSecond > 0, "overload: no capacity measured");
+      assert.ok(markdown.includes("## 6. Overload"));
+      assert.equal(report.targets.length, 10);
 
       for (
         const heading of ["## Targets", "## 1. Reads", "## 2. Writes", "## 3. Lag", "## 4. Memory"]

@@ -12,7 +12,9 @@
  * prints every service line. Needs the developer's PostgreSQL and RabbitMQ
  * (the same variables as the services and tests).
  */
+import { runDocuments } from "./_documents.ts";
 import { runLag } from "./_lag.ts";
+import { runOverloadRow } from "./_overload.ts";
 import { MemorySampler } from "./_memory.ts";
 import { runReads, seedCatalog } from "./_reads.ts";
 import { markdownOf, readTargetsOf, type Report, targetLine, targetsOf } from "./_report.ts";
@@ -92,6 +94,10 @@ export async function runBench(options: BenchOptions = {}): Promise<Report> {
     const writes = await runWrites(system, catalog);
     log("Lag");
     const lag = await runLag(system, catalog, writes.maxSubmitPerSecond);
+    log("Distinct documents");
+    const documents = await runDocuments(system, catalog);
+    log("Overload: three times the capacity");
+    const overload = await runOverloadRow(system, catalog);
     peaks = memory.stop();
     const crashes = system.stack.crashes.map((crash) => ({
       process: crash.process,
@@ -112,6 +118,8 @@ export async function runBench(options: BenchOptions = {}): Promise<Report> {
       reads,
       writes,
       lag,
+      documents,
+      overload,
       memory: peaks,
       crashes,
     };

@@ -23,6 +23,7 @@ export { ConfigError } from "@catalog/runtime";
  * | `COMMAND_HTTP_PORT`  | `9101`                              | Port of `/health` and `/ready` (0 picks a free one) |
  * | `AMQP_URL`           | `amqp://guest:guest@localhost:5672` | RabbitMQ to publish commands to (amqp: or amqps:, vhost in the path) |
  * | `PUBLISH_TIMEOUT_MS` | `3000`                              | How long to wait for the broker's confirm before answering that the command's outcome is unknown (UNKNOWN, with its id) |
+ * | `COMMAND_BACKLOG_LIMIT` | `10000`                          | Commands waiting in the partition queues past which new ones are refused with RESOURCE_EXHAUSTED (gateway: `OVERLOADED`); 0: no limit |
  * | `CATALOG_ENV`        | `development`                       | `production` refuses default credentials and turns reflection off |
  *
  * and the tokens' `AUTH_*` variables (runtime/auth.ts): every call needs a
@@ -35,6 +36,8 @@ export interface CommandConfig {
   httpPort: number;
   amqpUrl: string;
   publishTimeoutMs: number;
+  /** Commands waiting for the workers past which new ones are refused; 0: no limit. */
+  backlogLimit: number;
   auth: AuthConfig;
   /** CATALOG_ENV=production. */
   production: boolean;
@@ -47,6 +50,7 @@ const variables = {
   COMMAND_HTTP_PORT: portVar(9101),
   AMQP_URL: amqpUrlVar(),
   PUBLISH_TIMEOUT_MS: integerVar(3000, { min: 1, max: 60_000 }),
+  COMMAND_BACKLOG_LIMIT: integerVar(10_000, { min: 0, max: 100_000_000 }),
 };
 
 /**
@@ -68,6 +72,7 @@ export function parseCommandConfig(env: Record<string, string | undefined>): Com
     httpPort: data.COMMAND_HTTP_PORT,
     amqpUrl: data.AMQP_URL,
     publishTimeoutMs: data.PUBLISH_TIMEOUT_MS,
+    backlogLimit: data.COMMAND_BACKLOG_LIMIT,
     auth,
     production: catalogEnvOf(env) === "production",
   };

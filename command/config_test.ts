@@ -10,6 +10,7 @@ Deno.test("parseCommandConfig() falls back to the developer defaults", () => {
     httpPort: 9101,
     amqpUrl: "amqp://guest:guest@localhost:5672",
     publishTimeoutMs: 3000,
+    backlogLimit: 10_000,
     auth: developmentAuth,
     production: false,
   });
@@ -24,6 +25,7 @@ Deno.test("parseCommandConfig() reads every variable", () => {
       COMMAND_HTTP_PORT: "9201",
       AMQP_URL: "amqps://user:pw@rabbit:5671/catalog",
       PUBLISH_TIMEOUT_MS: "500",
+      COMMAND_BACKLOG_LIMIT: "0",
       AUTH_JWT_SECRET: "a secret of at least thirty-two characters",
       AUTH_PUBLIC_READS: "false",
     }),
@@ -34,6 +36,7 @@ Deno.test("parseCommandConfig() reads every variable", () => {
       httpPort: 9201,
       amqpUrl: "amqps://user:pw@rabbit:5671/catalog",
       publishTimeoutMs: 500,
+      backlogLimit: 0,
       auth: {
         jwtSecret: "a secret of at least thirty-two characters",
         rolesClaim: "roles",

@@ -27,6 +27,21 @@ export class BrokerUnavailableError extends Error {
 }
 
 /**
+ * More commands wait for the workers than COMMAND_BACKLOG_LIMIT allows: this
+ * one was refused before it was published, so "accepted" keeps meaning
+ * "applied soon".
+ */
+export class BacklogFullError extends Error {
+  constructor(type: CommandType, waiting: number, limit: number) {
+    super(
+      `Cannot accept ${type}: ${waiting} commands wait for the workers, at most ${limit}; ` +
+        "nothing was queued, try again later",
+    );
+    this.name = "BacklogFullError";
+  }
+}
+
+/**
  * A message was handed to RabbitMQ but its confirm did not come (in time, or
  * before the channel closed): it may have been queued, or not.
  */

@@ -30,6 +30,7 @@ import { AmqpPublisher } from "./amqp_publisher.ts";
 import { createCommandHandlers, type RequestContext } from "./command_handlers.ts";
 import type { CommandConfig } from "./config.ts";
 import {
+  BacklogFullError,
   BrokerUnavailableError,
   CallerGoneError,
   CommandOutcomeUnknownError,
@@ -46,7 +47,10 @@ export interface CommandServiceOptions {
   reconnectDelayMs?: { min: number; max: number };
   /** How long stop() lets running calls finish. Default 4000 ms. */
   shutdownGraceMs?: number;
-  /** How often to count the consumers of the partition queues. Default 2000 ms. */
+  /**
+   * How often to count the consumers of the partition queues and the
+   * commands waiting in them. Default 1000 ms.
+   */
   workersCheckMs?: number;
 }
 
@@ -97,6 +101,9 @@ function toGrpcError(
     log(`${type} not accepted: ${error.message}`);
     return { code: grpc.status.UNAVAILABLE, details: error.message };
   }
+  if (error instanceof BacklogFullError) {
+    return { code: grpc.status.RESOURCE_EXHAUSTED, details: error.message };
+  }
   if (error instanceof CallerGoneError) {
     return { code: grpc.status.CANCELLED, details: error.message };
   }
@@ -123,6 +130,8 @@ export async function startCommandService(
   const log = options.log ?? console.log;
   const registry = createServiceRegistry("command");
   let consumed = -1;
+  /** Commands waiting in the partition queues at the last count; undefined while not known. */
+  let waiting: number | undefined;
   // Health follows the broker connection once the server exists.
   let reportServing = (_serving: boolean) => {};
   const publisher = new AmqpPublisher(config.amqpUrl, {
@@ -153,6 +162,12 @@ export async function startCommandService(
     ) => Promise<CommandReceipt>;
     implementation[type] = unaryMethod(
       async (request, call) => {
+        // The backlog as last counted: a bound that may be passed by what
+        // arrives within one count's interval, and that holds across every
+        // copy of the command service, since each counts the same queues.
+        if (config.backlogLimit > 0 && waiting !== undefined && waiting >= config.backlogLimit) {
+          throw new BacklogFullError(type, waiting, config.backlogLimit);
+        }
         const receipt = await handle(request, contextOf(call));
         metrics.accepted(type);
         return receipt;
@@ -199,9 +214,11 @@ export async function startCommandService(
       const counts = await publisher.queueCounts(counted);
       metrics.queues(counts);
       now = partitions.filter((queue) => (counts.get(queue)?.consumers ?? 0) > 0).length;
+      waiting = partitions.reduce((sum, queue) => sum + (counts.get(queue)?.messages ?? 0), 0);
     } catch {
       // Not connected: nothing is known to consume, nor how much waits.
       metrics.queues(undefined);
+      waiting = undefined;
     }
     if (now === consumed) return;
     if (consumed >= 0 || now < partitions.length) {
@@ -213,7 +230,7 @@ export async function startCommandService(
   let counting = countConsumers();
   const workersTimer = setInterval(() => {
     counting = counting.then(countConsumers);
-  }, options.workersCheckMs ?? 2000);
+  }, options.workersCheckMs ?? 1000);
   log(`Command service ready on :${server.port}`);
 
   let stopping: Promise<void> | undefined;

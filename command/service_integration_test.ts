@@ -48,6 +48,7 @@ async function withService(
   config: Partial<CommandConfig> & { amqpUrl: string },
   fn: (running: Running) => Promise<void>,
   reconnectDelayMs = { min: 50, max: 200 },
+  workersCheckMs?: number,
 ): Promise<void> {
   const logs: string[] = [];
   const service = await startCommandService(
@@ -55,11 +56,17 @@ async function withService(
       grpcHost: "127.0.0.1",
       grpcPort: 0,
       publishTimeoutMs: 2000,
+      backlogLimit: 0,
       auth: developmentAuth,
       production: false,
       ...config,
     },
-    { clock: () => fixedNow, log: (line) => logs.push(line), reconnectDelayMs },
+    {
+      clock: () => fixedNow,
+      log: (line) => logs.push(line),
+      reconnectDelayMs,
+      ...(workersCheckMs ? { workersCheckMs } : {}),
+    },
   );
   const address = `127.0.0.1:${service.port}`;
   const client = createCommandClient(address, { metadata: { authorization: `Bearer ${writer}` } });
@@ -499,5 +506,33 @@ Deno.test("startCommandService() reconnects by itself and reports health as it g
     } finally {
       await proxy.cut();
     }
+  });
+});
+
+Deno.test("startCommandService() refuses a command with RESOURCE_EXHAUSTED once the backlog is at its limit, and queues nothing", async () => {
+  await withVhost(async (amqpUrl) => {
+    await withService(
+      { amqpUrl, backlogLimit: 3 },
+      async ({ client }) => {
+        // No worker consumes here: every command accepted waits in its partition.
+        for (let i = 0; i < 3; i++) {
+          await client.CreateCategory({ name: `waiting ${i}` });
+        }
+        // The next count sees them.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const error = await grpcError(client.CreateCategory({ name: "one too many" }));
+        assert.equal(error.code, grpc.status.RESOURCE_EXHAUSTED);
+        assert.equal(
+          error.details,
+          "Cannot accept CreateCategory: 3 commands wait for the workers, at most 3; " +
+            "nothing was queued, try again later",
+        );
+        await withChannel(amqpUrl, async (channel) => {
+          assert.equal((await channel.checkQueue(topology.acceptedQueue)).messageCount, 3);
+        });
+      },
+      undefined,
+      50,
+    );
   });
 });

@@ -118,6 +118,8 @@ export class FakeBackends {
   outcome: Outcome = { status: "APPLIED" };
   /** Errors that a method throws instead of answering, by method name. */
   failures = new Map<string, unknown>();
+  /** Methods whose calls wait until released; see hold(). */
+  readonly #held = new Map<string, Promise<void>>();
 
   /** Calls of one method, in order. */
   callsOf(method: string): Call[] {
@@ -154,12 +156,27 @@ export class FakeBackends {
     return product;
   }
 
+  /**
+   * Makes every call of method, from now on, wait to answer until the
+   * function returned is called: a backend that is slow for as long as a
+   * test wants.
+   */
+  hold(method: string): () => void {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#held.set(method, promise);
+    return () => {
+      this.#held.delete(method);
+      resolve();
+    };
+  }
+
   #record<T>(method: string, request: unknown, options: CallOptions | undefined, answer: () => T) {
     this.calls.push({ method, request, options });
     const failure = this.failures.get(method);
     if (failure !== undefined) return Promise.reject(failure);
     // A copy, as gRPC gives: a later change must not reach an answer already given.
-    return Promise.resolve().then(answer).then((value) => structuredClone(value));
+    return (this.#held.get(method) ?? Promise.resolve()).then(answer)
+      .then((value) => structuredClone(value));
   }
 
   #sortedCategories(): Category[] {

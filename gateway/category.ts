@@ -4,8 +4,8 @@ import {
   executeCommand,
   expectedVersionOf,
   idempotencyOf,
+  readApplied,
   submitCommand,
-  vanished,
 } from "./command.ts";
 import { type ConnectionArgs, connectionOf, pageRequestOf } from "./connection.ts";
 import type { GatewayContext } from "./context.ts";
@@ -85,10 +85,8 @@ async function products(parent: Category, _args: unknown, context: GatewayContex
 }
 
 /** The category a command just applied to, as the read side now shows it. */
-async function readCategory(context: GatewayContext, status: CommandStatus): Promise<Category> {
-  const category = await context.loaders.categoryById.load(status.aggregateId);
-  if (!category) throw vanished(status);
-  return category;
+function readCategory(context: GatewayContext, status: CommandStatus): Promise<Category> {
+  return readApplied(status, () => context.loaders.categoryById.load(status.aggregateId));
 }
 
 type CreateCategoryArgs = Mutation<{ input: { name: string } }>;

@@ -532,3 +532,19 @@ Deno.test("Category.products fails with LIST_TOO_LONG when the listed categories
     { categoryIds: [books.id, toys.id] },
   ]);
 });
+
+Deno.test("createCategory(input) applied but not readable in time answers APPLIED_NOT_READABLE with its ids", async () => {
+  const { backends, gql } = testGateway();
+  backends.failures.set(
+    "GetCategories",
+    serviceError(grpc.status.UNAVAILABLE, "connect ECONNREFUSED 10.0.0.7:50052"),
+  );
+  const result = await gql('mutation { createCategory(input: { name: "Toys" }) { id } }');
+  const [error] = result.errors ?? [];
+  const [created] = [...backends.categories.values()];
+  assert.ok(created, "the category was created");
+  assert.equal(error?.extensions?.code, "APPLIED_NOT_READABLE");
+  assert.equal(error?.extensions?.aggregateId, created.id);
+  assert.equal(typeof error?.extensions?.commandId, "string");
+  assert.doesNotMatch(error?.message ?? "", /10\.0\.0\.7/);
+});

@@ -113,6 +113,38 @@ function pending(commandId: string): GraphQLError {
 }
 
 /**
+ * Reads the entity an applied command made or changed, for the mutation's
+ * answer. The command happened whatever the read does: when the read fails
+ * (the query service late or away), the answer says so, APPLIED_NOT_READABLE
+ * with the command's and the entity's ids, never a bare SERVICE_UNAVAILABLE
+ * that a client would take for "nothing happened" and retry.
+ */
+export async function readApplied<T>(
+  status: CommandStatus,
+  read: () => Promise<T | undefined>,
+): Promise<T> {
+  let found: T | undefined;
+  try {
+    found = await read();
+  } catch (error) {
+    if (!(error instanceof GraphQLError)) throw error;
+    throw new GraphQLError(
+      `Command ${status.commandId} was applied, but its result cannot be read now: ` +
+        `${error.message}; read ${status.aggregateId} again later`,
+      {
+        extensions: {
+          code: "APPLIED_NOT_READABLE",
+          commandId: status.commandId,
+          aggregateId: status.aggregateId,
+        },
+      },
+    );
+  }
+  if (found === undefined) throw vanished(status);
+  return found;
+}
+
+/**
  * The error of an applied command whose entity the read side no longer shows
  * (a later command removed it in the meantime).
  */

@@ -14,6 +14,7 @@ import {
   unsetIfEmpty,
 } from "@catalog/runtime";
 import { z } from "zod";
+import type { AdmissionLimits } from "./admission.ts";
 import type { OperationLimits } from "./limits.ts";
 
 export { ConfigError } from "@catalog/runtime";
@@ -34,6 +35,9 @@ export { ConfigError } from "@catalog/runtime";
  * | `CORS_ORIGINS` | unset | Comma-separated origins other web pages may call from (`https://app.example.com`); unset: the gateway's own origin only |
  * | `GRAPHQL_MAX_BODY_BYTES` | `65536` | Largest request body |
  * | `GRAPHQL_MAX_DEPTH`, `_ALIASES`, `_TOKENS`, `_DIRECTIVES`, `_COST` | `8`, `30`, `2000`, `20`, `5000` | Operation limits (see docs/api.md) |
+ * | `ADMISSION_MUTATIONS`, `ADMISSION_READS` | `24`, `128` | Mutations and queries that may be in progress at once; past that they are refused at once with `OVERLOADED` (HTTP 503) |
+ * | `ADMISSION_RETRY_AFTER_S` | `1` | The `Retry-After` of that refusal, in seconds |
+ * | `GRAPHQL_DOCUMENT_CACHE_SIZE` | `1024` | Documents kept parsed, validated and (from their second run) compiled, least recently used first out |
  * | `GRAPHIQL` | `true` (`false` in production) | Serve GraphiQL to browsers |
  * | `GRAPHQL_INTROSPECTION` | `true` (`false` in production) | Answer introspection queries |
  * | `GRAPHQL_FIELD_SUGGESTIONS` | `true` (`false` in production) | "Did you mean …?" in errors |
@@ -59,6 +63,10 @@ export interface GatewayConfig {
   corsOrigins: string[];
   maxBodyBytes: number;
   limits: OperationLimits;
+  /** Operations in progress at once (see gateway/admission.ts). */
+  admission: AdmissionLimits;
+  /** Documents kept parsed, validated and compiled (see gateway/documents.ts). */
+  documentCacheSize: number;
   graphiql: boolean;
   introspection: boolean;
   rateLimitPerMinute: number;
@@ -110,6 +118,8 @@ export const defaultConfig: Readonly<GatewayConfig> = Object.freeze({
     maxCost: 5000,
     fieldSuggestions: true,
   },
+  admission: { mutations: 24, reads: 128, retryAfterSeconds: 1 },
+  documentCacheSize: 1024,
   graphiql: true,
   introspection: true,
   rateLimitPerMinute: 1200,
@@ -134,6 +144,16 @@ const variables = {
   GRAPHQL_MAX_TOKENS: integerVar(limits.maxTokens, { min: 10, max: 1_000_000 }),
   GRAPHQL_MAX_DIRECTIVES: integerVar(limits.maxDirectives, { min: 0, max: 10_000 }),
   GRAPHQL_MAX_COST: integerVar(limits.maxCost, { min: 1, max: 100_000_000 }),
+  ADMISSION_MUTATIONS: integerVar(defaultConfig.admission.mutations, { min: 1, max: 1_000_000 }),
+  ADMISSION_READS: integerVar(defaultConfig.admission.reads, { min: 1, max: 1_000_000 }),
+  ADMISSION_RETRY_AFTER_S: integerVar(defaultConfig.admission.retryAfterSeconds, {
+    min: 1,
+    max: 3600,
+  }),
+  GRAPHQL_DOCUMENT_CACHE_SIZE: integerVar(defaultConfig.documentCacheSize, {
+    min: 1,
+    max: 1_000_000,
+  }),
   GRAPHIQL: optionalBooleanVar(),
   GRAPHQL_INTROSPECTION: optionalBooleanVar(),
   GRAPHQL_FIELD_SUGGESTIONS: optionalBooleanVar(),
@@ -206,6 +226,12 @@ export function parseConfig(env: Record<string, string | undefined>): GatewayCon
       maxCost: parsed.GRAPHQL_MAX_COST,
       fieldSuggestions: developmentOnly(parsed.GRAPHQL_FIELD_SUGGESTIONS),
     },
+    admission: {
+      mutations: parsed.ADMISSION_MUTATIONS,
+      reads: parsed.ADMISSION_READS,
+      retryAfterSeconds: parsed.ADMISSION_RETRY_AFTER_S,
+    },
+    documentCacheSize: parsed.GRAPHQL_DOCUMENT_CACHE_SIZE,
     graphiql: developmentOnly(parsed.GRAPHIQL),
     introspection: developmentOnly(parsed.GRAPHQL_INTROSPECTION),
     rateLimitPerMinute: parsed.RATE_LIMIT_PER_MINUTE,

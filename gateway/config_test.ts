@@ -19,6 +19,8 @@ const development = {
     maxCost: 5000,
     fieldSuggestions: true,
   },
+  admission: { mutations: 24, reads: 128, retryAfterSeconds: 1 },
+  documentCacheSize: 1024,
   graphiql: true,
   introspection: true,
   rateLimitPerMinute: 1200,
@@ -76,6 +78,7 @@ Deno.test("parseConfig() reads the edge's limits, origins, rate limit and persis
     GRAPHQL_MAX_DIRECTIVES: "2",
     GRAPHQL_MAX_COST: "50",
     GRAPHQL_FIELD_SUGGESTIONS: "false",
+    GRAPHQL_DOCUMENT_CACHE_SIZE: "16",
     GRAPHIQL: "false",
     RATE_LIMIT_PER_MINUTE: "0",
     PERSISTED_OPERATIONS_FILE: "ops.json",
@@ -92,6 +95,7 @@ Deno.test("parseConfig() reads the edge's limits, origins, rate limit and persis
     maxCost: 50,
     fieldSuggestions: false,
   });
+  assert.equal(config.documentCacheSize, 16);
   assert.equal(config.graphiql, false);
   assert.equal(config.introspection, true);
   assert.equal(config.rateLimitPerMinute, 0);

@@ -8,7 +8,10 @@ import type {
   QueryRequests,
 } from "@catalog/proto";
 import { type Identity, tracingEnabled } from "@catalog/runtime";
+import { BrokenCircuitError } from "cockatiel";
+import { GraphQLError } from "graphql";
 import { BatchLoader } from "./batch_loader.ts";
+import type { Breakers } from "./breakers.ts";
 import type { GatewayConfig } from "./config.ts";
 import { type Backend, translateGrpcError } from "./grpc_errors.ts";
 
@@ -48,6 +51,8 @@ export interface ContextOptions {
   commands: CommandCalls;
   queries: QueryCalls;
   config: GatewayConfig;
+  /** The circuit breakers every request's calls go through. Default: none. */
+  breakers?: Breakers;
 }
 
 /** The command service's calls, by name. */
@@ -75,16 +80,26 @@ const queryMethods = [
 
 type AnyCall = (request: unknown, options?: CallOptions) => Promise<unknown>;
 
+/** The answer of a call whose backend's circuit is open: at once, nothing sent. */
+function circuitOpen(backend: Backend): GraphQLError {
+  return new GraphQLError(
+    `Cannot reach the ${backend} service: it has failed repeatedly; calls resume once a probe succeeds`,
+    { extensions: { code: "SERVICE_UNAVAILABLE" } },
+  );
+}
+
 /**
- * Wraps each call so that it carries the request's metadata and deadline, and
- * so that its failures become the GraphQL errors of translateGrpcError(): the
- * single place where gRPC errors meet GraphQL.
+ * Wraps each call so that it carries the request's metadata and deadline,
+ * goes through the backend's circuit breaker when there is one, and so that
+ * its failures become the GraphQL errors of translateGrpcError(): the single
+ * place where gRPC errors meet GraphQL.
  */
 function bind<T>(
   client: T,
   methods: readonly string[],
   backend: Backend,
   defaults: CallOptions,
+  breaker?: Breakers[Backend],
 ): T {
   const bound: Record<string, AnyCall> = {};
   for (const method of methods) {
@@ -93,12 +108,15 @@ function bind<T>(
       throw new TypeError(`Cannot use the ${backend} client: it has no ${method} method`);
     }
     bound[method] = async (request, options = {}) => {
-      try {
-        return await call.call(client, request, {
+      const send = () =>
+        call.call(client, request, {
           timeoutMs: options.timeoutMs ?? defaults.timeoutMs,
           metadata: { ...defaults.metadata, ...options.metadata },
         });
+      try {
+        return await (breaker ? breaker.execute(send) : send());
       } catch (error) {
+        if (error instanceof BrokenCircuitError) throw circuitOpen(backend);
         throw translateGrpcError(error, backend);
       }
     };
@@ -172,9 +190,10 @@ export function createContext(
   identity?: Identity,
 ): GatewayContext {
   const defaults: CallOptions = { timeoutMs: options.config.grpcDeadlineMs, metadata };
-  const queries = bind(options.queries, queryMethods, "query", defaults);
+  const { breakers } = options;
+  const queries = bind(options.queries, queryMethods, "query", defaults, breakers?.query);
   return {
-    commands: bind(options.commands, commandMethods, "command", defaults),
+    commands: bind(options.commands, commandMethods, "command", defaults, breakers?.command),
     queries,
     config: options.config,
     loaders: createLoaders(queries),

@@ -28,6 +28,8 @@ export interface Admitted {
   identity: Identity | undefined;
   /** The bearer token, forwarded to the command and query services. */
   token: string | undefined;
+  /** The body of a POST, as read. */
+  body?: Uint8Array;
 }
 
 /** A refusal at the door, as the GraphQL-over-HTTP response a client gets. */
@@ -147,7 +149,7 @@ export function createDoor(options: DoorOptions): Door {
       headers: request.headers,
       body: body as BodyInit | undefined,
     });
-    return { request: admitted, identity, token };
+    return { request: admitted, identity, token, ...(body ? { body } : {}) };
   };
 }
 

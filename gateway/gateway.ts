@@ -5,9 +5,8 @@ import {
   type Plugin,
   type YogaLogger,
 } from "graphql-yoga";
-import { useGraphQlJit } from "@envelop/graphql-jit";
 import { usePersistedOperations } from "@graphql-yoga/plugin-persisted-operations";
-import { GraphQLError, Kind } from "graphql";
+import { GraphQLError } from "graphql";
 import { grpc, serviceNames } from "@catalog/proto";
 import {
   createHealthClient,
@@ -22,10 +21,13 @@ import {
   type Registry,
   version,
 } from "@catalog/runtime";
+import { Admission, operationKind } from "./admission.ts";
+import { type Breakers, createBreakers } from "./breakers.ts";
 import { categoryResolvers } from "./category.ts";
 import { commandResolvers } from "./command.ts";
 import type { GatewayConfig } from "./config.ts";
 import { callMetadata, type CommandCalls, createContext, type QueryCalls } from "./context.ts";
+import { compiledExecution, documentCaches } from "./documents.ts";
 import type { Backend } from "./grpc_errors.ts";
 import type { ChangeSource } from "./change_feed.ts";
 import {
@@ -37,7 +39,7 @@ import {
   SubscriptionCaps,
 } from "./edge.ts";
 import { limitPlugins } from "./limits.ts";
-import { gatewayMetrics } from "./metrics.ts";
+import { admissionMetrics, breakerMetrics, gatewayMetrics } from "./metrics.ts";
 import { productResolvers } from "./product.ts";
 import { typeDefs } from "./schema.ts";
 import { subscriptionResolvers } from "./subscriptions.ts";
@@ -100,6 +102,11 @@ export interface GatewayOptions {
    * createServiceRegistry("gateway").
    */
   metrics?: Registry;
+  /**
+   * The circuit breakers of the calls to the command and query services.
+   * Default: createBreakers()'s defaults.
+   */
+  breakers?: Breakers;
   /**
    * The process's metrics (processRegistry()), served on /metrics before
    * the gateway's own. Default: none; only main.ts starts collecting them.
@@ -190,6 +197,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     config.subscriptionsMax,
   );
   const metrics = options.metrics ?? createServiceRegistry("gateway");
+  const breakers = options.breakers ?? createBreakers();
+  breakerMetrics(metrics, breakers);
+  // The gauges read the bulkheads at scrape time, once they exist.
+  const counted = admissionMetrics(metrics, config.admission, (kind) => admission.inProgress(kind));
+  const admission = new Admission(config.admission, counted);
+  const documents = documentCaches(config.documentCacheSize);
   const scraped = options.processMetrics ? [options.processMetrics, metrics] : [metrics];
 
   // Beside each request, serveGraphql() hands yoga the metadata of its calls
@@ -209,12 +222,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     }),
     context: (initial) =>
       createContext(
-        { commands, queries, config },
+        { commands, queries, config, breakers },
         initial.request,
         initial.callMetadata,
         initial.identity,
       ),
     graphqlEndpoint: "/graphql",
+    parserAndValidationCache: documents,
     graphiql: config.graphiql ? { title: "Catalog GraphiQL", defaultQuery } : false,
     // Only the listed origins get CORS headers: a page of any other site can
     // neither read answers nor send a request that needs a preflight.
@@ -268,17 +282,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // answers it: a limit, the role check or the resolvers.
       ...gatewayMetrics(metrics, { openSubscriptions: () => subscriptions.open }),
       ...security,
-      // Queries and mutations run as JavaScript compiled once per document
-      // (documents come from yoga's parser cache, so a repeated query compiles
-      // once): a list of products costs the executor several times less.
-      // Subscriptions keep graphql-js: each event is one small execution.
-      useGraphQlJit({}, {
-        enableIf: ({ document }) =>
-          document.definitions.every((definition) =>
-            definition.kind !== Kind.OPERATION_DEFINITION || definition.operation !== "subscription"
-          ),
-        onError: (result) => yoga.logger.error("Cannot compile a query", result.errors),
-      }),
+      compiledExecution((errors) => yoga.logger.error("Cannot compile a query", errors)),
     ],
   });
 
@@ -339,10 +343,16 @@ export function createGateway(options: GatewayOptions): Gateway {
       const place = streams ? subscriptions.take(clientKey(admitted.identity, client)) : undefined;
       if (place instanceof Response) response = place;
       else {
-        response = await yoga.fetch(admitted.request, {
-          callMetadata: metadata,
-          ...(admitted.identity ? { identity: admitted.identity } : {}),
-        });
+        const serve = () =>
+          yoga.fetch(admitted.request, {
+            callMetadata: metadata,
+            ...(admitted.identity ? { identity: admitted.identity } : {}),
+          });
+        // A stream holds a subscription's place instead, for as long as it lasts.
+        response = place ? await serve() : await admission.run(
+          operationKind(admitted.request, admitted.body, documents.documentCache),
+          serve,
+        );
         if (place) {
           const isStream = response.headers.get("content-type")?.startsWith("text/event-stream");
           if (isStream) response = onBodyEnd(response, place);

@@ -111,8 +111,9 @@ function listTooLongError(list: ListTooLong): GraphQLError {
  * (with the connection field to page through instead) for an unpaged list
  * longer than the query service answers, COMMAND_OUTCOME_UNKNOWN (with the
  * commandId) when a command may have been queued but the call did not say
- * so, or SERVICE_UNAVAILABLE when the backend cannot be reached or answer in
- * time. What a client sees never comes from the
+ * so, OVERLOADED (HTTP 503, Retry-After) when the command service refused a
+ * command because too many wait for the workers, or SERVICE_UNAVAILABLE when
+ * the backend cannot be reached or answer in time. What a client sees never comes from the
  * client library (whose messages name internal addresses), only from the
  * catalog's services or from here. Anything else is returned unchanged, so
  * that yoga masks it as "Unexpected error." and logs it. The gRPC error is
@@ -146,6 +147,15 @@ export function translateGrpcError(error: unknown, backend: Backend): unknown {
         });
       }
       return error;
+  }
+  if (fromService && error.code === grpc.status.RESOURCE_EXHAUSTED) {
+    // The command service refused before it queued anything: too much waits already.
+    return new GraphQLError(details, {
+      extensions: {
+        code: "OVERLOADED",
+        http: { status: 503, headers: { "retry-after": "1" } },
+      },
+    });
   }
   if (fromService && error.code === grpc.status.UNAVAILABLE) {
     return new GraphQLError(details, { extensions: { code: "SERVICE_UNAVAILABLE" } });

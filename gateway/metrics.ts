@@ -18,6 +18,8 @@ import {
   usePrometheus,
 } from "@graphql-yoga/plugin-prometheus";
 import { durationBuckets, metricPrefix, prom, readGauge, type Registry } from "@catalog/runtime";
+import type { Admission, AdmissionLimits, AdmissionObserver } from "./admission.ts";
+import { type Breakers, stateName } from "./breakers.ts";
 
 /** How many distinct operation names the labels carry by default; later new names are "other". */
 export const MAX_OPERATION_NAMES = 200;
@@ -215,4 +217,63 @@ function operationCounter(registry: Registry, names: OperationNames): Plugin {
       );
     },
   };
+}
+
+/**
+ * Registers admission's metrics (see admission.ts) on registry: the
+ * operations in progress and the limit, by kind, and the operations refused,
+ * by kind and reason; answers the observer that counts the refusals.
+ */
+export function admissionMetrics(
+  registry: Registry,
+  limits: AdmissionLimits,
+  inProgress: Admission["inProgress"],
+): AdmissionObserver {
+  const kinds = ["mutation", "read"] as const;
+  new prom.Gauge({
+    name: `${metricPrefix}gateway_operations_in_progress`,
+    help: "Queries and mutations in progress now, by kind (each kind has its admission limit).",
+    labelNames: ["kind"] as const,
+    registers: [registry],
+    collect() {
+      for (const kind of kinds) this.set({ kind }, inProgress(kind));
+    },
+  });
+  const limit = new prom.Gauge({
+    name: `${metricPrefix}gateway_admission_limit`,
+    help: "Operations of a kind that may be in progress at once; past it they are refused.",
+    labelNames: ["kind"] as const,
+    registers: [registry],
+  });
+  limit.set({ kind: "mutation" }, limits.mutations);
+  limit.set({ kind: "read" }, limits.reads);
+  const refused = new prom.Counter({
+    name: `${metricPrefix}gateway_operations_refused_total`,
+    help: 'Operations refused at once, by kind and reason ("overloaded": at the admission limit).',
+    labelNames: ["kind", "reason"] as const,
+    registers: [registry],
+  });
+  for (const kind of kinds) refused.inc({ kind, reason: "overloaded" }, 0);
+  return { refused: (kind) => refused.inc({ kind, reason: "overloaded" }) };
+}
+
+/**
+ * Registers the circuit breakers' state (see breakers.ts) on registry:
+ * catalog_gateway_circuit_state{backend, state} is 1 for each backend's
+ * current state ("closed", "open", "half_open") and 0 for the others.
+ */
+export function breakerMetrics(registry: Registry, breakers: Breakers): void {
+  const states = ["closed", "open", "half_open"] as const;
+  new prom.Gauge({
+    name: `${metricPrefix}gateway_circuit_state`,
+    help: "State of the circuit breaker of the calls to each backend: 1 for the current state.",
+    labelNames: ["backend", "state"] as const,
+    registers: [registry],
+    collect() {
+      for (const [backend, breaker] of Object.entries(breakers)) {
+        const current = stateName(breaker.state);
+        for (const state of states) this.set({ backend, state }, state === current ? 1 : 0);
+      }
+    },
+  });
 }

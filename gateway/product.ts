@@ -11,8 +11,8 @@ import {
   executeCommand,
   expectedVersionOf,
   idempotencyOf,
+  readApplied,
   submitCommand,
-  vanished,
 } from "./command.ts";
 import { type ConnectionArgs, connectionOf, pageRequestOf } from "./connection.ts";
 import type { GatewayContext } from "./context.ts";
@@ -190,11 +190,11 @@ function category(
 }
 
 /** The product a command just applied to, as the read side now shows it. */
-async function readProduct(context: GatewayContext, status: CommandStatus): Promise<Product> {
-  const { products } = await context.queries.GetProducts({ ids: [status.aggregateId] });
-  const product = products[0];
-  if (!product) throw vanished(status);
-  return product;
+function readProduct(context: GatewayContext, status: CommandStatus): Promise<Product> {
+  return readApplied(status, async () => {
+    const { products } = await context.queries.GetProducts({ ids: [status.aggregateId] });
+    return products[0];
+  });
 }
 
 type CreateProductArgs = Mutation<{ input: { name: string; price: number; categoryId: string } }>;

@@ -531,3 +531,31 @@ Deno.test("products, searchProducts and productsByCategory fail with LIST_TOO_LO
   );
   assert.equal(byCategory.errors?.[0]?.extensions?.code, "LIST_TOO_LONG");
 });
+
+Deno.test("createProduct(input) applied but not readable in time answers APPLIED_NOT_READABLE with its ids", async () => {
+  const { backends, gql } = testGateway();
+  const category = backends.addCategory("Desks");
+  backends.failures.set(
+    "GetProducts",
+    serviceError(grpc.status.DEADLINE_EXCEEDED, "Deadline exceeded after 5.001s"),
+  );
+  const result = await gql(
+    `mutation { createProduct(input: { name: "Lamp", price: 12.5, categoryId: "${category.id}" }) { id } }`,
+  );
+  assert.equal(result.data, null);
+  const [error] = result.errors ?? [];
+  const [command] = backends.callsOf("WaitForCommand");
+  const commandId = (command?.request as { commandId: string }).commandId;
+  const [created] = [...backends.products.values()];
+  assert.ok(created, "the product was created");
+  assert.deepEqual(error?.extensions, {
+    code: "APPLIED_NOT_READABLE",
+    commandId,
+    aggregateId: created.id,
+  });
+  assert.equal(
+    error?.message,
+    `Command ${commandId} was applied, but its result cannot be read now: Cannot reach the ` +
+      `query service: it did not answer in time; read ${created.id} again later`,
+  );
+});

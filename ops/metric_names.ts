@@ -32,6 +32,10 @@ export const metricNames: Readonly<Record<string, MetricType>> = {
   catalog_graphql_operations_total: "counter",
   catalog_graphql_operation_duration_seconds: "histogram",
   catalog_graphql_subscriptions_open: "gauge",
+  catalog_gateway_operations_in_progress: "gauge",
+  catalog_gateway_admission_limit: "gauge",
+  catalog_gateway_operations_refused_total: "counter",
+  catalog_gateway_circuit_state: "gauge",
 
   catalog_grpc_server_handled_total: "counter",
   catalog_grpc_server_handling_seconds: "histogram",

@@ -19,6 +19,8 @@ export { freePort, managementApi } from "@catalog/dev";
 export { graphql, type GraphQLErrorBody, type GraphQLResult } from "@catalog/dev";
 export * from "./read_database.ts";
 export * from "./metrics.ts";
+export * from "./distinct_documents.ts";
+export * from "./overload.ts";
 export * from "./otlp.ts";
 export * from "./prometheus.ts";
 export { browserPath, onPath } from "./prerequisites.ts";
