@@ -1,7 +1,8 @@
 /**
  * Scenario: three times the stack's capacity, offered open loop (runOverload()
- * of the test kit): goodput, the p99 of the mutations admitted and of the
- * refusals, and the gateway's peak RSS.
+ * of the test kit) to the second gateway, the one with the default admission
+ * bounds: goodput, the p99 of the mutations admitted and of the refusals, and
+ * that gateway's peak RSS.
  */
 import { percentile, runOverload, writerToken } from "@catalog/testkit";
 import type { Catalog } from "./_reads.ts";
@@ -27,6 +28,7 @@ export async function runOverloadRow(system: System, catalog: Catalog): Promise<
   const seconds = Math.max(5, Math.round(30 * Math.min(1, system.scale)));
   const run = await runOverload({
     stack: system.stack,
+    gateway: "gateway-2",
     token: writerToken,
     categoryId: catalog.categoryIds[0]!,
     seconds: { capacity: Math.min(10, seconds), half: Math.min(10, seconds), overload: seconds },

@@ -4,7 +4,14 @@
  * and a GraphQL client. Also starts the baseline servers as child processes.
  */
 import postgres from "postgres";
-import { createSandbox, freePort, type Sandbox, testStackEnv, writerToken } from "@catalog/testkit";
+import {
+  createSandbox,
+  defaultAdmissionEnv,
+  freePort,
+  type Sandbox,
+  testStackEnv,
+  writerToken,
+} from "@catalog/testkit";
 import { serviceV8Flags, type Stack, startStack } from "@catalog/dev";
 import { sleep } from "./_load.ts";
 
@@ -78,6 +85,10 @@ export async function startSystem(options: StartSystemOptions): Promise<System &
       ports: { gateway: freePort(), command: freePort(), query: freePort() },
       env: { ...sandbox.env, ...testStackEnv },
       workers: options.workers ?? 2,
+      // A second gateway with the gateway's own admission bounds, for the
+      // overload row; the first has them far out of the way of the load.
+      moreGatewayPorts: [freePort()],
+      envOf: (process) => process === "gateway-2" ? defaultAdmissionEnv : {},
       log: (process, line) => {
         const entry = `${process.padEnd(8)} | ${line}`;
         options.onServiceLine?.(entry);

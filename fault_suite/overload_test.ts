@@ -7,7 +7,7 @@
  * row), as the suite asserts no timing.
  */
 import assert from "node:assert/strict";
-import { percentile, runOverload, writerToken } from "@catalog/testkit";
+import { defaultAdmissionEnv, percentile, runOverload, writerToken } from "@catalog/testkit";
 import { auditExactlyOnce, exactlyOnceHolds } from "./_databases.ts";
 import { mutations, send, Tally } from "./_load.ts";
 import { Checks, crashesOf, recordResult, stopwatch } from "./_results.ts";
@@ -108,5 +108,5 @@ Deno.test("three times the stack's capacity: refused at once, every answer accou
       },
     });
     assert.deepEqual(checks.failed, [], `${summary}\nLogs: ${log.path}`);
-  });
+  }, { env: defaultAdmissionEnv });
 });

@@ -6,7 +6,7 @@
  * schedule, answered or not), every answer kept as its client saw it.
  */
 import { residentMb } from "./distinct_documents.ts";
-import type { Stack } from "@catalog/dev";
+import type { ProcessName, Stack } from "@catalog/dev";
 
 /** One request, as its client saw it. */
 export interface Answer {
@@ -101,6 +101,8 @@ export async function openLoop<T>(
 /** Options of runOverload(). */
 export interface OverloadOptions {
   stack: Stack;
+  /** The gateway process to load. Default "gateway". */
+  gateway?: ProcessName;
   token: string;
   categoryId: string;
   /** Seconds of the capacity measurement, of the half-capacity run and of the overload. */
@@ -133,7 +135,8 @@ export interface OverloadRun {
 /** Measures the capacity, the latency at half of it, then offers factor × capacity. */
 export async function runOverload(options: OverloadOptions): Promise<OverloadRun> {
   const { stack, token, categoryId, seconds } = options;
-  const url = stack.graphqlUrl;
+  const process = options.gateway ?? "gateway";
+  const url = stack.graphqlUrls[process === "gateway" ? 0 : Number(process.split("-")[1]) - 1]!;
   const log = options.log ?? (() => {});
   const send = (name: string) => createAnswer(url, token, { name, categoryId });
   let done = 0;
@@ -149,7 +152,7 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRun
   const half = await openLoop(capacity / 2, seconds.half, (index) => send(`half-${index}`));
   const halfP99 = percentile(half.filter((a) => a.kind === "product").map((a) => a.ms), 99);
 
-  const gateway = async () => (await residentMb(stack, ["gateway"])).gateway!;
+  const gateway = async () => (await residentMb(stack, [process]))[process]!;
   const start = await gateway();
   let peak = start;
   const sampling = setInterval(() => {

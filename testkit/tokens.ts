@@ -21,12 +21,23 @@ export const readerToken: string = await tokenFor("test-reader", "catalog:read")
 
 /**
  * Environment a test stack runs with beside its sandbox: the per-client rate
- * limit off, since load tests send thousands of requests from one address,
- * and a higher cap on unpaged lists, which the fault scenarios read whole
- * after creating more than a thousand categories (the rate limit and the
- * cap have their own tests).
+ * limit off, since load tests send thousands of requests from one address; a
+ * higher cap on unpaged lists, which the fault scenarios read whole after
+ * creating more than a thousand categories; and admission bounds far above
+ * the 48 submits in flight that several scenarios send on purpose (the rate
+ * limit, the cap and admission have their own tests: the overload scenario
+ * and the benchmark's overload row run with the defaults, see
+ * defaultAdmissionEnv).
  */
 export const testStackEnv: Record<string, string> = {
   RATE_LIMIT_PER_MINUTE: "0",
   MAX_LIST_ITEMS: "10000",
+  ADMISSION_MUTATIONS: "10000",
+  ADMISSION_READS: "10000",
+};
+
+/** Over testStackEnv: the gateway's own admission defaults (an empty variable counts as unset). */
+export const defaultAdmissionEnv: Record<string, string> = {
+  ADMISSION_MUTATIONS: "",
+  ADMISSION_READS: "",
 };
