@@ -32,7 +32,7 @@ export interface DocumentFigures {
 const services: ProcessName[] = ["gateway", "command", "query", "worker"];
 
 export async function runDocuments(system: System, catalog: Catalog): Promise<DocumentFigures> {
-  const documents = Math.max(1000, Math.round(20_000 * system.scale));
+  const documents = Math.max(200, Math.round(20_000 * system.scale));
   const options = {
     url: system.stack.graphqlUrl,
     token: writerToken,

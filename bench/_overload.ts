@@ -25,7 +25,7 @@ export interface OverloadFigures {
 }
 
 export async function runOverloadRow(system: System, catalog: Catalog): Promise<OverloadFigures> {
-  const seconds = Math.max(5, Math.round(30 * Math.min(1, system.scale)));
+  const seconds = Math.max(2, Math.round(30 * Math.min(1, system.scale)));
   const run = await runOverload({
     stack: system.stack,
     gateway: "gateway-2",

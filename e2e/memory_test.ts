@@ -3,7 +3,7 @@ import { residentMb, sendDistinctDocuments, withSystem, writerToken } from "@cat
 import type { ProcessName } from "@catalog/dev";
 
 /** Distinct documents before memory is first read: every cache fills, every pool opens. */
-const WARM_UP = 3000;
+const WARM_UP = 2000;
 /** Distinct documents after it, a quarter of them mutations. */
 const SOAK = 20_000;
 /** How much a service's resident memory may grow over the soak: generous, and far below 16 KB a document. */
@@ -23,6 +23,7 @@ Deno.test("distinct documents, mutations and reads with their values inline, lea
         categoryId: createCategory.id,
         from,
         count,
+        inFlight: 16,
       });
     const warm = await send(0, WARM_UP);
     const before = await residentMb(stack, services);

@@ -27,7 +27,7 @@ Deno.test("three times the stack's capacity: refused at once, every answer accou
       stack,
       token: writerToken,
       categoryId: category.data.createCategory.id,
-      seconds: { capacity: 10, half: 10, overload: OVERLOAD_S },
+      seconds: { capacity: 6, half: 6, overload: OVERLOAD_S },
       log: (line) => log.note(line),
     });
     const { answers, capacity, halfP99, offered } = run;

@@ -12,7 +12,7 @@ export interface DistinctDocumentsOptions {
   /** The first document's number: documents from..from+count-1 are sent, never one twice. */
   from: number;
   count: number;
-  /** Requests in flight, a closed loop. Default 8, which stays below the stack's capacity here. */
+  /** Requests in flight, a closed loop. Default 8; 16 still stays below the stack's capacity here. */
   inFlight?: number;
 }
 
