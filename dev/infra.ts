@@ -101,27 +101,46 @@ export function isLocalHost(url: string): boolean {
 }
 
 /**
- * Enables RabbitMQ plugins with `rabbitmq-plugins enable` on this machine;
- * answers undefined once done, or why it could not (not installed, not
- * allowed).
+ * Runs a command on this machine; answers undefined when it succeeded, else
+ * the last line it said (or that it is not installed). A command that leaves
+ * a daemon behind (`rabbitmq-server -detached`) runs with its output
+ * discarded: the daemon would hold piped output open, and the wait for it
+ * would never end.
  */
-export async function enablePlugins(plugins: string[]): Promise<string | undefined> {
+export async function runCommand(
+  command: string,
+  args: string[],
+  options: { daemon?: boolean; env?: Record<string, string> } = {},
+): Promise<string | undefined> {
+  const output = options.daemon ? "null" : "piped";
   try {
-    const { success, stderr, stdout } = await new Deno.Command("rabbitmq-plugins", {
-      args: ["enable", ...plugins],
-      stdout: "piped",
-      stderr: "piped",
+    const { success, stdout, stderr } = await new Deno.Command(command, {
+      args,
+      stdin: "null",
+      stdout: output,
+      stderr: output,
+      ...(options.env ? { env: options.env } : {}),
     }).output();
     if (success) return undefined;
+    if (options.daemon) return `${command} failed`;
     const said = new TextDecoder().decode(stderr).trim() || new TextDecoder().decode(stdout).trim();
-    return said.split("\n").at(-1) || "rabbitmq-plugins failed";
+    return said.split("\n").at(-1) || `${command} failed`;
   } catch (error) {
     return error instanceof Deno.errors.NotFound
-      ? "rabbitmq-plugins is not installed here"
+      ? `${command} is not installed here`
       : error instanceof Error
       ? error.message
       : String(error);
   }
+}
+
+/**
+ * Enables RabbitMQ plugins with `rabbitmq-plugins enable` on this machine;
+ * answers undefined once done, or why it could not (not installed, not
+ * allowed).
+ */
+export function enablePlugins(plugins: string[]): Promise<string | undefined> {
+  return runCommand("rabbitmq-plugins", ["enable", ...plugins]);
 }
 
 /** The URL without credentials, and the Authorization header they make. */

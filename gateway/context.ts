@@ -8,8 +8,6 @@ import type {
   QueryRequests,
 } from "@catalog/proto";
 import { type Identity, tracingEnabled } from "@catalog/runtime";
-import { BrokenCircuitError } from "cockatiel";
-import { GraphQLError } from "graphql";
 import { BatchLoader } from "./batch_loader.ts";
 import type { Breakers } from "./breakers.ts";
 import type { GatewayConfig } from "./config.ts";
@@ -80,14 +78,6 @@ const queryMethods = [
 
 type AnyCall = (request: unknown, options?: CallOptions) => Promise<unknown>;
 
-/** The answer of a call whose backend's circuit is open: at once, nothing sent. */
-function circuitOpen(backend: Backend): GraphQLError {
-  return new GraphQLError(
-    `Cannot reach the ${backend} service: it has failed repeatedly; calls resume once a probe succeeds`,
-    { extensions: { code: "SERVICE_UNAVAILABLE" } },
-  );
-}
-
 /**
  * Wraps each call so that it carries the request's metadata and deadline,
  * goes through the backend's circuit breaker when there is one, and so that
@@ -116,7 +106,6 @@ function bind<T>(
       try {
         return await (breaker ? breaker.execute(send) : send());
       } catch (error) {
-        if (error instanceof BrokenCircuitError) throw circuitOpen(backend);
         throw translateGrpcError(error, backend);
       }
     };

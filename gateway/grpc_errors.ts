@@ -1,3 +1,4 @@
+import { BrokenCircuitError } from "cockatiel";
 import { GraphQLError } from "graphql";
 import {
   commandIdMetadataKey,
@@ -113,7 +114,8 @@ function listTooLongError(list: ListTooLong): GraphQLError {
  * commandId) when a command may have been queued but the call did not say
  * so, OVERLOADED (HTTP 503, Retry-After) when the command service refused a
  * command because too many wait for the workers, or SERVICE_UNAVAILABLE when
- * the backend cannot be reached or answer in time. What a client sees never comes from the
+ * the backend cannot be reached or answer in time, or its circuit breaker
+ * refuses the call (see breakers.ts). What a client sees never comes from the
  * client library (whose messages name internal addresses), only from the
  * catalog's services or from here. Anything else is returned unchanged, so
  * that yoga masks it as "Unexpected error." and logs it. The gRPC error is
@@ -121,6 +123,13 @@ function listTooLongError(list: ListTooLong): GraphQLError {
  * non-GraphQL error.
  */
 export function translateGrpcError(error: unknown, backend: Backend): unknown {
+  if (error instanceof BrokenCircuitError) {
+    // The backend's circuit breaker refused the call at once: nothing was sent.
+    return new GraphQLError(
+      `Cannot reach the ${backend} service: it has failed repeatedly; calls resume once a probe succeeds`,
+      { extensions: { code: "SERVICE_UNAVAILABLE" } },
+    );
+  }
   if (!isServiceError(error)) return error;
   const details = error.details || error.message;
   const fromService = first(error.metadata, statusOriginMetadataKey) !== undefined;

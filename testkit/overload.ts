@@ -136,7 +136,7 @@ export interface OverloadRun {
 export async function runOverload(options: OverloadOptions): Promise<OverloadRun> {
   const { stack, token, categoryId, seconds } = options;
   const process = options.gateway ?? "gateway";
-  const url = stack.graphqlUrls[process === "gateway" ? 0 : Number(process.split("-")[1]) - 1]!;
+  const url = `${stack.healthUrl(process)}/graphql`;
   const log = options.log ?? (() => {});
   const send = (name: string) => createAnswer(url, token, { name, categoryId });
   let done = 0;

@@ -15,6 +15,7 @@ import {
   managementEndpoint,
   probeAmqp,
   probePostgres,
+  runCommand,
 } from "@catalog/dev";
 
 /** The Debian package of each program the tests run. */
@@ -71,37 +72,13 @@ export interface Missing {
   commands: string[];
 }
 
-/**
- * Runs a command; answers undefined when it succeeded, else the last line it
- * said. A command that leaves a daemon behind (`rabbitmq-server -detached`)
- * runs with its output discarded: the daemon would hold piped output open,
- * and the wait for it would never end.
- */
-async function run(
+/** Runs a command as dev's runCommand() does, apt-get kept from asking anything. */
+function run(
   command: string,
   args: string[],
   options: { daemon?: boolean } = {},
 ): Promise<string | undefined> {
-  const output = options.daemon ? "null" : "piped";
-  try {
-    const { success, stdout, stderr } = await new Deno.Command(command, {
-      args,
-      stdin: "null",
-      stdout: output,
-      stderr: output,
-      env: { DEBIAN_FRONTEND: "noninteractive" },
-    }).output();
-    if (success) return undefined;
-    if (options.daemon) return `${command} failed`;
-    const said = new TextDecoder().decode(stderr).trim() || new TextDecoder().decode(stdout).trim();
-    return said.split("\n").at(-1) || `${command} failed`;
-  } catch (error) {
-    return error instanceof Deno.errors.NotFound
-      ? `${command} is not installed here`
-      : error instanceof Error
-      ? error.message
-      : String(error);
-  }
+  return runCommand(command, args, { ...options, env: { DEBIAN_FRONTEND: "noninteractive" } });
 }
 
 function isRoot(): boolean {
