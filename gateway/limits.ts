@@ -1,13 +1,16 @@
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import type { GraphQLArmorRejectCallback } from "@escape.tech/graphql-armor-types";
 import {
+  type DocumentNode,
   getNamedType,
   getNullableType,
   GraphQLError,
   GraphQLList,
+  type GraphQLSchema,
+  Kind,
   type ValidationContext,
 } from "graphql";
-import { type ComplexityEstimator, createComplexityRule } from "graphql-query-complexity";
+import { type ComplexityEstimator, getComplexity } from "graphql-query-complexity";
 import type { Plugin } from "graphql-yoga";
 import { introspectionPlugin } from "./introspection.ts";
 
@@ -52,6 +55,77 @@ export const listAwareEstimator: ComplexityEstimator = ({ type, field, args, chi
   return 1 + multiplier * childComplexity;
 };
 
+/** The arguments of an operation about to run, as envelop hands them to a plugin. */
+interface OperationArgs {
+  schema: GraphQLSchema;
+  document: DocumentNode;
+  variableValues?: Record<string, unknown> | null;
+  operationName?: string | null;
+}
+
+/**
+ * The cost limit, checked as an operation is about to run rather than as a
+ * validation rule: yoga keeps a document's validation result by the document
+ * alone, so a rule that reads the variables would be skipped when a cached
+ * document comes again with larger page sizes (`perPage: $n`). An operation
+ * without variables always costs the same, so its cost is kept beside its
+ * document; one with variables is estimated at every run, a pass over the
+ * document that costs a few microseconds. Like the validation rules it
+ * replaces, it refuses before the role check and before any resolver.
+ */
+function costPlugin(maxCost: number): Plugin {
+  const fixedCosts = new WeakMap<DocumentNode, Map<string, number>>();
+  function costOf(args: OperationArgs): number {
+    const operation = args.operationName ?? "";
+    const hasVariables = args.document.definitions.some((definition) =>
+      definition.kind === Kind.OPERATION_DEFINITION &&
+      (definition.variableDefinitions?.length ?? 0) > 0
+    );
+    const known = hasVariables ? undefined : fixedCosts.get(args.document)?.get(operation);
+    if (known !== undefined) return known;
+    const cost = getComplexity({
+      schema: args.schema,
+      query: args.document,
+      variables: args.variableValues ?? {},
+      ...(args.operationName ? { operationName: args.operationName } : {}),
+      estimators: [listAwareEstimator],
+    });
+    if (!hasVariables) {
+      const costs = fixedCosts.get(args.document) ?? new Map<string, number>();
+      costs.set(operation, cost);
+      fixedCosts.set(args.document, costs);
+    }
+    return cost;
+  }
+  const guard = (args: OperationArgs, stop: (result: { errors: GraphQLError[] }) => void) => {
+    let cost: number;
+    try {
+      cost = costOf(args);
+    } catch {
+      // Variables that do not fit the operation: execution refuses them with its own words.
+      return;
+    }
+    if (cost <= maxCost) return;
+    stop({
+      errors: [
+        new GraphQLError(
+          `Cannot run the operation: its estimated cost ${cost} exceeds ${maxCost}; ` +
+            "ask for fewer items or fewer nested lists",
+          { extensions: { code: "MAX_COST", http: { status: 400 } } },
+        ),
+      ],
+    });
+  };
+  return {
+    onExecute({ args, setResultAndStopExecution }) {
+      guard(args as OperationArgs, setResultAndStopExecution);
+    },
+    onSubscribe({ args, setResultAndStopExecution }) {
+      guard(args as OperationArgs, setResultAndStopExecution);
+    },
+  };
+}
+
 function coded(code: string, error: GraphQLError): GraphQLError {
   // armor words the limit ("Query depth limit of 8 exceeded, found 9."); the code is ours.
   return new GraphQLError(error.message.replace(/^Syntax Error: /, ""), {
@@ -92,20 +166,6 @@ export function limitPlugins(
     costLimit: { enabled: false },
     blockFieldSuggestion: { enabled: !limits.fieldSuggestions },
   });
-  const cost: Plugin<{ params?: { variables?: Record<string, unknown> } }> = {
-    onValidate({ addValidationRule, context }) {
-      addValidationRule(createComplexityRule({
-        maximumComplexity: limits.maxCost,
-        variables: context.params?.variables ?? {},
-        estimators: [listAwareEstimator],
-        createError: (max, actual) =>
-          new GraphQLError(
-            `Cannot run the operation: its estimated cost ${actual} exceeds ${max}; ` +
-              "ask for fewer items or fewer nested lists",
-            { extensions: { code: "MAX_COST", http: { status: 400 } } },
-          ),
-      }));
-    },
-  };
+  const cost = costPlugin(limits.maxCost);
   return [armor as Plugin, cost, introspectionPlugin({ enabled: options.introspection })];
 }
