@@ -49,7 +49,8 @@ export interface CommandServiceOptions {
   shutdownGraceMs?: number;
   /**
    * How often to count the consumers of the partition queues and the
-   * commands waiting in them. Default 1000 ms.
+   * commands waiting in them; a count not answered within it is unknown.
+   * Default 1000 ms.
    */
   workersCheckMs?: number;
 }
@@ -208,17 +209,28 @@ export async function startCommandService(
   const partitions = Array.from({ length: topology.partitions }, (_, p) => partitionQueue(p));
   // The dead-letter and accepted-copies queues are counted too, for /metrics.
   const counted = [...partitions, topology.deadLetterQueue, topology.acceptedQueue];
+  // A broker that stalls answers no count: one not answered within a check
+  // interval is unknown, so /ready says so and stop() never waits on it for long.
+  const countTimeoutMs = options.workersCheckMs ?? 1000;
   async function countConsumers(): Promise<void> {
     let now = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      const counts = await publisher.queueCounts(counted);
+      const counts = await Promise.race([
+        publisher.queueCounts(counted),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error("RabbitMQ did not answer")), countTimeoutMs);
+        }),
+      ]);
       metrics.queues(counts);
       now = partitions.filter((queue) => (counts.get(queue)?.consumers ?? 0) > 0).length;
       waiting = partitions.reduce((sum, queue) => sum + (counts.get(queue)?.messages ?? 0), 0);
     } catch {
-      // Not connected: nothing is known to consume, nor how much waits.
+      // Not connected, or no answer: nothing is known to consume, nor how much waits.
       metrics.queues(undefined);
       waiting = undefined;
+    } finally {
+      clearTimeout(timer);
     }
     if (now === consumed) return;
     if (consumed >= 0 || now < partitions.length) {
@@ -230,7 +242,7 @@ export async function startCommandService(
   let counting = countConsumers();
   const workersTimer = setInterval(() => {
     counting = counting.then(countConsumers);
-  }, options.workersCheckMs ?? 1000);
+  }, countTimeoutMs);
   log(`Command service ready on :${server.port}`);
 
   let stopping: Promise<void> | undefined;

@@ -467,7 +467,7 @@ Deno.test("startCommandService() reconnects by itself and reports health as it g
     try {
       await withService(
         { amqpUrl: viaProxy, publishTimeoutMs: 800 },
-        async ({ client, address }) => {
+        async ({ client, address, service }) => {
           const serving = () => checkHealth(address, "catalog.v1.CommandService");
           assert.equal(await serving(), "NOT_SERVING");
 
@@ -501,6 +501,13 @@ Deno.test("startCommandService() reconnects by itself and reports health as it g
           assert.match(String(commandId), /^[0-9a-f-]{36}$/);
           assert.match(stalled.details, new RegExp(`command ${commandId} was queued`));
           assert.ok(elapsed >= 700 && elapsed < 2000, `answered after ${elapsed} ms`);
+
+          // Stopping does not wait on the stalled broker for more than its bounds: a
+          // consumer count (a check interval), no calls in hand, the close (1 s).
+          const stopping = Date.now();
+          await service.stop();
+          const stopped = Date.now() - stopping;
+          assert.ok(stopped < 4000, `stopped after ${stopped} ms`);
         },
       );
     } finally {
