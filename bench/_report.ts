@@ -3,6 +3,7 @@
  * scenario, each with the ratio to its baseline, and the issue's targets
  * with the figures beside them (met or not met; nothing is asserted).
  */
+import type { DocumentCpuFigures } from "./_document_cpu.ts";
 import type { DocumentFigures } from "./_documents.ts";
 import type { LagFigures, LagPoint } from "./_lag.ts";
 import type { OverloadFigures } from "./_overload.ts";
@@ -22,6 +23,7 @@ export interface Report {
   writes: WriteFigures;
   lag: LagFigures;
   documents: DocumentFigures;
+  documentCpu: DocumentCpuFigures;
   overload: OverloadFigures;
   memory: MemoryPeak[];
   /** Service processes that exited by themselves during the run (a crash), with their last lines. */
@@ -113,6 +115,7 @@ export function targetsOf(figures: Omit<Report, "targets">): Target[] {
       : "not measured",
     met: worst ? growth.every((g) => g.growthPer10kMb <= 5) : undefined,
   });
+  targets.push(documentCpuTargetOf(figures.documentCpu));
   const { overload } = figures;
   targets.push({
     target: "At 3 × capacity: goodput ≥ 90 % of capacity, admitted p99 ≤ 2 × its p99 at half, " +
@@ -132,6 +135,25 @@ export function targetsOf(figures: Omit<Report, "targets">): Target[] {
     met: top ? peaks.every((m) => m.peakMb <= 150) : undefined,
   });
   return targets;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** Issue 29's CPU target against the document-shape scenario's figures. */
+export function documentCpuTargetOf(cpu: DocumentCpuFigures): Target {
+  const inline = median(cpu.inlineMs);
+  const variables = median(cpu.variablesMs);
+  const r = ratio(inline, variables);
+  return {
+    target: "Gateway CPU per mutation with inline values ≤ 1.15 × with variables (medians)",
+    figure: `${inline} ms (${Math.min(...cpu.inlineMs)}–${Math.max(...cpu.inlineMs)}) vs ` +
+      `${variables} ms (${Math.min(...cpu.variablesMs)}–${Math.max(...cpu.variablesMs)}) = ${r} ×`,
+    met: r <= 1.15,
+  };
 }
 
 /** A target as one line of text: met, NOT MET or – (not measured), then what and the figure. */
@@ -339,6 +361,19 @@ export function markdownOf(report: Report): string {
     row(["Service", "RSS before MB", "RSS after MB", "Growth per 10,000 documents MB"]),
     row(["---", "--:", "--:", "--:"]),
     ...report.documents.services.map((d) => row([d.name, d.beforeMb, d.afterMb, d.growthPer10kMb])),
+    "",
+    "## 5. CPU per mutation by document shape",
+    "",
+    `createProduct at ${report.documentCpu.perSecond}/s, open loop, in blocks of ` +
+    `${report.documentCpu.perBlock} that alternate: each mutation a document of its own with its ` +
+    "values inline, then one document with variables. The gateway's CPU from its own /metrics " +
+    `before and after each block (${report.documentCpu.failed} failed).`,
+    "",
+    row(["Block", "Inline values ms", "Variables ms"]),
+    row(["--:", "--:", "--:"]),
+    ...report.documentCpu.inlineMs.map((inline, i) =>
+      row([i + 1, inline, report.documentCpu.variablesMs[i] ?? ""])
+    ),
     "",
     "## 6. Overload",
     "",

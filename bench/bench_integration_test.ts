@@ -70,9 +70,17 @@ Deno.test({
         assert.ok(d.beforeMb > 0 && d.afterMb > 0, `${d.name}: no RSS before or after`);
       }
       assert.ok(markdown.includes("Growth per 10,000 documents"));
+      const cpu = report.documentCpu;
+      assert.equal(cpu.failed, 0, "CPU by document shape: some mutations failed");
+      assert.equal(cpu.inlineMs.length, 3);
+      assert.equal(cpu.variablesMs.length, 3);
+      for (const ms of [...cpu.inlineMs, ...cpu.variablesMs]) {
+        assert.ok(ms > 0, `CPU by document shape: a block measured ${ms} ms per mutation`);
+      }
+      assert.ok(markdown.includes("## 5. CPU per mutation by document shape"));
       assert.ok(report.overload.capacityPerSecond > 0, "overload: no capacity measured");
       assert.ok(markdown.includes("## 6. Overload"));
-      assert.equal(report.targets.length, 10);
+      assert.equal(report.targets.length, 11);
 
       for (
         const heading of ["## Targets", "## 1. Reads", "## 2. Writes", "## 3. Lag", "## 4. Memory"]

@@ -7,17 +7,26 @@
  *   deno task bench --scale=0.01          # a smoke run, well under a minute
  *   deno task bench --out=/tmp/results    # write the files elsewhere
  *   deno task bench --only=reads          # scenario 1 alone, printed, no files written
+ *   deno task bench --only=documents      # scenarios 4 (documents) and 5 alone, the same way
  *
  * BENCH_SCALE and BENCH_RESULTS_DIR do the same as the flags; BENCH_LOGS=1
  * prints every service line. Needs the developer's PostgreSQL and RabbitMQ
  * (the same variables as the services and tests).
  */
+import { runDocumentCpu } from "./_document_cpu.ts";
 import { runDocuments } from "./_documents.ts";
 import { runLag } from "./_lag.ts";
 import { runOverloadRow } from "./_overload.ts";
 import { MemorySampler } from "./_memory.ts";
 import { runReads, seedCatalog } from "./_reads.ts";
-import { markdownOf, readTargetsOf, type Report, targetLine, targetsOf } from "./_report.ts";
+import {
+  documentCpuTargetOf,
+  markdownOf,
+  readTargetsOf,
+  type Report,
+  targetLine,
+  targetsOf,
+} from "./_report.ts";
 import { startSystem } from "./_system.ts";
 import { runWrites } from "./_writes.ts";
 import { formatGenerated } from "@catalog/testkit";
@@ -34,11 +43,18 @@ export interface BenchOptions {
   onServiceLine?: (line: string) => void;
 }
 
+/** The scenarios that run alone with --only, for working on one path. */
+export const SOLO_SCENARIOS = ["reads", "documents"] as const;
+
 /**
- * Runs scenario 1 (reads) alone, for working on the read path: prints its
- * figures and the read targets, writes no file.
+ * Runs one scenario alone: "reads" (scenario 1), or "documents" (memory
+ * under distinct documents and CPU per mutation by document shape, 4 and 5);
+ * prints its figures and its targets, writes no file.
  */
-export async function runReadsOnly(options: Omit<BenchOptions, "outDir"> = {}): Promise<void> {
+export async function runOnly(
+  scenario: (typeof SOLO_SCENARIOS)[number],
+  options: Omit<BenchOptions, "outDir"> = {},
+): Promise<void> {
   const scale = options.scale ?? 1;
   if (!(scale > 0 && scale <= 10)) {
     throw new RangeError(`Cannot run the benchmark: scale must be in (0, 10], not ${scale}`);
@@ -50,9 +66,24 @@ export async function runReadsOnly(options: Omit<BenchOptions, "outDir"> = {}): 
     log(`Starting the services in a sandbox (scale ${scale})`);
     await using system = await startSystem({ scale, log, onServiceLine: options.onServiceLine });
     const catalog = await seedCatalog(system, { categories: 10, products: 100 });
-    const reads = await runReads(system, catalog);
-    log("");
-    for (const target of readTargetsOf(reads)) log(targetLine(target));
+    if (scenario === "reads") {
+      const reads = await runReads(system, catalog);
+      log("");
+      for (const target of readTargetsOf(reads)) log(targetLine(target));
+    } else {
+      log("Distinct documents");
+      const documents = await runDocuments(system, catalog);
+      for (const service of documents.services) {
+        log(
+          `  ${service.name}: ${service.beforeMb} → ${service.afterMb} MB, ` +
+            `${service.growthPer10kMb} MB per 10,000 documents`,
+        );
+      }
+      log("CPU per mutation by document shape");
+      const cpu = await runDocumentCpu(system, catalog);
+      log("");
+      log(targetLine(documentCpuTargetOf(cpu)));
+    }
     for (const peak of memory.stop()) log(`peak RSS ${peak.name}: ${peak.peakMb} MB`);
   } finally {
     memory.stop();
@@ -96,6 +127,8 @@ export async function runBench(options: BenchOptions = {}): Promise<Report> {
     const lag = await runLag(system, catalog, writes.maxSubmitPerSecond);
     log("Distinct documents");
     const documents = await runDocuments(system, catalog);
+    log("CPU per mutation by document shape");
+    const documentCpu = await runDocumentCpu(system, catalog);
     log("Overload: three times the capacity");
     const overload = await runOverloadRow(system, catalog);
     peaks = memory.stop();
@@ -119,6 +152,7 @@ export async function runBench(options: BenchOptions = {}): Promise<Report> {
       writes,
       lag,
       documents,
+      documentCpu,
       overload,
       memory: peaks,
       crashes,
@@ -142,11 +176,17 @@ function flag(name: string): string | undefined {
 }
 
 if (import.meta.main && flag("only") !== undefined) {
-  if (flag("only") !== "reads") {
-    console.error(`Cannot run the benchmark: --only takes "reads", not "${flag("only")}"`);
+  const only = flag("only") as (typeof SOLO_SCENARIOS)[number];
+  if (!SOLO_SCENARIOS.includes(only)) {
+    console.error(
+      `Cannot run the benchmark: --only takes ${
+        SOLO_SCENARIOS.map((s) => `"${s}"`).join(" or ")
+      }, ` +
+        `not "${only}"`,
+    );
     Deno.exit(2);
   }
-  await runReadsOnly({
+  await runOnly(only, {
     scale: Number(flag("scale") ?? Deno.env.get("BENCH_SCALE") ?? 1),
     onServiceLine: Deno.env.get("BENCH_LOGS") === "1" ? (line) => console.log(line) : undefined,
   });
