@@ -329,17 +329,27 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   }
 
   async function close(): Promise<void> {
-    for (const process of [...moreGateways, "gateway", "command", "query"] as const) {
-      await stop(process);
-    }
+    // The gateways first, so no client meets a backend that is going; then the
+    // services behind them; the workers last, which may still apply commands.
+    await Promise.all([...moreGateways, "gateway" as const].map((gateway) => stop(gateway)));
+    await Promise.all((["command", "query"] as const).map((service) => stop(service)));
     await Promise.all(workers.map((worker) => stop(worker)));
   }
 
-  try {
-    for (const process of processes) await start(process);
-  } catch (error) {
+  // The first worker migrates the databases the query service reads, so it
+  // starts alone; the rest start side by side (a second each, one after the
+  // other, was most of a stack's start-up), the gateways waiting on /ready
+  // until the services behind them serve.
+  const [first, ...others] = processes;
+  const started = await Promise.allSettled([start(first!)]).then(async ([migrated]) =>
+    migrated.status === "rejected"
+      ? [migrated]
+      : [migrated, ...await Promise.allSettled(others.map((process) => start(process)))]
+  );
+  const failed = started.find((result) => result.status === "rejected");
+  if (failed) {
     await close();
-    throw error;
+    throw failed.reason;
   }
   return {
     ports,
