@@ -7,8 +7,7 @@
  * time) before and after each block. Alternating in one sitting is what
  * makes the two comparable on a shared machine.
  */
-import { graphql, scrapeMetrics, writerToken } from "@catalog/testkit";
-import { openLoop } from "@catalog/testkit";
+import { graphql, openLoop, scrapeMetrics, writerToken } from "@catalog/testkit";
 import type { Catalog } from "./_reads.ts";
 import type { System } from "./_system.ts";
 

@@ -178,12 +178,8 @@ function flag(name: string): string | undefined {
 if (import.meta.main && flag("only") !== undefined) {
   const only = flag("only") as (typeof SOLO_SCENARIOS)[number];
   if (!SOLO_SCENARIOS.includes(only)) {
-    console.error(
-      `Cannot run the benchmark: --only takes ${
-        SOLO_SCENARIOS.map((s) => `"${s}"`).join(" or ")
-      }, ` +
-        `not "${only}"`,
-    );
+    const choices = SOLO_SCENARIOS.map((scenario) => `"${scenario}"`).join(" or ");
+    console.error(`Cannot run the benchmark: --only takes ${choices}, not "${only}"`);
     Deno.exit(2);
   }
   await runOnly(only, {

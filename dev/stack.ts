@@ -341,15 +341,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   // other, was most of a stack's start-up), the gateways waiting on /ready
   // until the services behind them serve.
   const [first, ...others] = processes;
-  const started = await Promise.allSettled([start(first!)]).then(async ([migrated]) =>
-    migrated.status === "rejected"
-      ? [migrated]
-      : [migrated, ...await Promise.allSettled(others.map((process) => start(process)))]
-  );
-  const failed = started.find((result) => result.status === "rejected");
-  if (failed) {
+  try {
+    await start(first!);
+    const started = await Promise.allSettled(others.map((process) => start(process)));
+    const failed = started.find((result) => result.status === "rejected");
+    if (failed) throw failed.reason;
+  } catch (error) {
     await close();
-    throw failed.reason;
+    throw error;
   }
   return {
     ports,

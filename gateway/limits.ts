@@ -166,6 +166,9 @@ export function limitPlugins(
     costLimit: { enabled: false },
     blockFieldSuggestion: { enabled: !limits.fieldSuggestions },
   });
-  const cost = costPlugin(limits.maxCost);
-  return [armor as Plugin, cost, introspectionPlugin({ enabled: options.introspection })];
+  return [
+    armor as Plugin,
+    costPlugin(limits.maxCost),
+    introspectionPlugin({ enabled: options.introspection }),
+  ];
 }
