@@ -77,13 +77,14 @@ export interface StartSystemOptions {
 
 /** Starts the services in a new sandbox; with a second worker, stopped until a drain wants it. */
 export async function startSystem(options: StartSystemOptions): Promise<System & AsyncDisposable> {
-  const sandbox = await createSandbox();
+  const sandbox = await createSandbox({ migrated: true });
   const tail: string[] = [];
   let stack: Stack | undefined;
   try {
     stack = await startStack({
       ports: { gateway: freePort(), command: freePort(), query: freePort() },
       env: { ...sandbox.env, ...testStackEnv },
+      migrated: true,
       workers: options.workers ?? 2,
       // A second gateway with the gateway's own admission bounds, for the
       // overload row; the first has them far out of the way of the load.

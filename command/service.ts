@@ -239,10 +239,17 @@ export async function startCommandService(
     consumed = now;
     server.setHealth(serviceNames.workers, now === partitions.length);
   }
-  let counting = countConsumers();
-  const workersTimer = setInterval(() => {
-    counting = counting.then(countConsumers);
-  }, countTimeoutMs);
+  // While a partition has no consumer, the count comes five times as often,
+  // so that /ready turns as soon as a starting worker consumes.
+  let workersTimer: ReturnType<typeof setTimeout> | undefined;
+  const nextCount = () => {
+    if (stopping) return;
+    const wait = consumed === partitions.length ? countTimeoutMs : countTimeoutMs / 5;
+    workersTimer = setTimeout(() => {
+      counting = counting.then(countConsumers).then(nextCount);
+    }, wait);
+  };
+  let counting = countConsumers().then(nextCount);
   log(`Command service ready on :${server.port}`);
 
   let stopping: Promise<void> | undefined;
@@ -267,7 +274,7 @@ export async function startCommandService(
     },
     stop(stopOptions = {}) {
       stopping ??= (async () => {
-        clearInterval(workersTimer);
+        clearTimeout(workersTimer);
         await steps.step("the count of partition consumers", () => counting);
         await steps.step("the calls in hand", () => server.drain(options.shutdownGraceMs ?? 4000));
         await steps.step("the RabbitMQ connection to close", () => publisher.close());

@@ -32,6 +32,12 @@ export interface StackOptions {
   /** How long a process may take to become ready, in milliseconds. Default 60000. */
   readyTimeoutMs?: number;
   /**
+   * The databases exist and are migrated already (a test sandbox's can be):
+   * every process starts at once. Otherwise the first worker, which creates
+   * and migrates them, starts alone before the rest. Default false.
+   */
+  migrated?: boolean;
+  /**
    * How many worker processes to run. They share the command partitions
    * among themselves. Default 1.
    */
@@ -337,13 +343,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   }
 
   // The first worker migrates the databases the query service reads, so it
-  // starts alone; the rest start side by side (a second each, one after the
-  // other, was most of a stack's start-up), the gateways waiting on /ready
-  // until the services behind them serve.
+  // starts alone, unless they are migrated already; the rest start side by
+  // side (a second each, one after the other, was most of a stack's
+  // start-up), the gateways waiting on /ready until the services behind them
+  // serve.
   const [first, ...others] = processes;
   try {
-    await start(first!);
-    const started = await Promise.allSettled(others.map((process) => start(process)));
+    if (!options.migrated) await start(first!);
+    const started = await Promise.allSettled(
+      (options.migrated ? [first!, ...others] : others).map((process) => start(process)),
+    );
     const failed = started.find((result) => result.status === "rejected");
     if (failed) throw failed.reason;
   } catch (error) {

@@ -1,5 +1,6 @@
 import postgres from "postgres";
 import { infrastructureFrom, maintenanceUrl, managementApi } from "@catalog/dev";
+import { migrate } from "../worker/migrate.ts";
 
 /**
  * Throwaway RabbitMQ vhosts and PostgreSQL databases on the developer's
@@ -109,14 +110,32 @@ export async function createDatabase(
   return { name, url: withPath(serverUrl, name), dispose, [Symbol.asyncDispose]: dispose };
 }
 
+/** Options of createSandbox(). */
+export interface SandboxOptions {
+  /**
+   * Create and migrate the databases now, as a worker would at its start,
+   * so that a stack can start every process at once (startStack()'s
+   * `migrated`). Otherwise the first worker creates them. Default false.
+   */
+  migrated?: boolean;
+}
+
 /**
- * Makes a sandbox on the developer's PostgreSQL and RabbitMQ. The databases
- * are created later by the worker's migrations; the vhost is created here.
+ * Makes a sandbox on the developer's PostgreSQL and RabbitMQ: the vhost is
+ * created here, the databases here if asked to, or else by the first worker.
  */
-export async function createSandbox(): Promise<Sandbox> {
+export async function createSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const vhost = await createVhost("catalog");
   const write = await createDatabase("catalog_write");
   const read = await createDatabase("catalog_read", { server: "read" });
+  if (options.migrated) {
+    try {
+      await migrate({ writeUrl: write.url, readUrl: read.url });
+    } catch (error) {
+      await Promise.allSettled([vhost.dispose(), write.dispose(), read.dispose()]);
+      throw error;
+    }
+  }
   return {
     env: {
       WRITE_DATABASE_URL: write.url,

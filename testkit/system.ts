@@ -57,7 +57,7 @@ export async function withSystem(
   env: Record<string, string> = {},
   options: SystemOptions = {},
 ): Promise<void> {
-  const sandbox = await createSandbox();
+  const sandbox = await createSandbox({ migrated: true });
   const logs: string[] = [];
   const verbose = Deno.env.get("CATALOG_TEST_LOGS") === "1";
   const logTail = options.logTail ?? 60;
@@ -67,6 +67,7 @@ export async function withSystem(
     stack = await startStack({
       ports: { gateway: freePort(), command: freePort(), query: freePort() },
       env: { ...sandbox.env, ...testStackEnv, ...env, ...derived },
+      migrated: true,
       workers: options.workers,
       workerConcurrency: options.workerConcurrency,
       moreGatewayPorts: Array.from({ length: (options.gateways ?? 1) - 1 }, () => freePort()),
