@@ -8,6 +8,7 @@
  *   deno task bench --out=/tmp/results    # write the files elsewhere
  *   deno task bench --only=reads          # scenario 1 alone, printed, no files written
  *   deno task bench --only=documents      # scenarios 4 (documents) and 5 alone, the same way
+ *   deno task bench --only=overload --scale=2   # scenario 6 alone, 3 × capacity for 60 s
  *
  * BENCH_SCALE and BENCH_RESULTS_DIR do the same as the flags; BENCH_LOGS=1
  * prints every service line. Needs the developer's PostgreSQL and RabbitMQ
@@ -22,6 +23,7 @@ import { runReads, seedCatalog } from "./_reads.ts";
 import {
   documentCpuTargetOf,
   markdownOf,
+  overloadTargetOf,
   readTargetsOf,
   type Report,
   targetLine,
@@ -44,12 +46,12 @@ export interface BenchOptions {
 }
 
 /** The scenarios that run alone with --only, for working on one path. */
-export const SOLO_SCENARIOS = ["reads", "documents"] as const;
+export const SOLO_SCENARIOS = ["reads", "documents", "overload"] as const;
 
 /**
- * Runs one scenario alone: "reads" (scenario 1), or "documents" (memory
- * under distinct documents and CPU per mutation by document shape, 4 and 5);
- * prints its figures and its targets, writes no file.
+ * Runs one scenario alone: "reads" (scenario 1), "documents" (memory
+ * under distinct documents and CPU per mutation by document shape, 4 and 5),
+ * or "overload" (6); prints its figures and its targets, writes no file.
  */
 export async function runOnly(
   scenario: (typeof SOLO_SCENARIOS)[number],
@@ -70,6 +72,12 @@ export async function runOnly(
       const reads = await runReads(system, catalog);
       log("");
       for (const target of readTargetsOf(reads)) log(targetLine(target));
+    } else if (scenario === "overload") {
+      log("Three times the capacity");
+      const overload = await runOverloadRow(system, catalog);
+      log(`  ${JSON.stringify(overload)}`);
+      log("");
+      log(targetLine(overloadTargetOf(overload)));
     } else {
       log("Distinct documents");
       const documents = await runDocuments(system, catalog);

@@ -1,35 +1,44 @@
 /**
  * `deno task test`: every test, in two runs of `deno test`.
  *
- * The tests that run alone, one file at a time, are those that start a whole
- * stack (they measure latency, throughput and recovery, which a neighbour's
- * load would change), change what every test shares (`deno task dev`'s test
- * turns RabbitMQ's consistent-hash plugin off, the readiness test raises
- * RabbitMQ's memory alarm), or assert what one projection pass takes (a
- * transaction of another database on the shared server, open at that moment,
- * holds a pass back; the worker runs another, a test that calls project()
- * once cannot). Every other test works in a sandbox of its own, and those run
- * two files at a time (`deno test --parallel`, one per core), which halves
- * their time. With arguments (`deno task test e2e/`, say), one run of
- * `deno test` with them, one file at a time.
+ * Most tests work in a sandbox of their own (databases, a vhost, ports), and
+ * assert what happened, not how fast: those run two files at a time
+ * (`deno test --parallel`, one per core), which halves their time. The rest
+ * run after them, one file at a time:
+ *
+ * - those that measure latency, throughput or recovery, which a neighbour's
+ *   load would change: the fault suite, the benchmark's smoke run, the
+ *   circuit breaker's refusal time, readiness (which also raises RabbitMQ's
+ *   memory alarm, for every vhost), the alerts' firing, and the memory soak,
+ *   which keeps both cores busy for a minute and more;
+ * - `deno task dev`'s test, which turns RabbitMQ's consistent-hash plugin off;
+ * - those that assert what one projection pass takes: a transaction of another
+ *   database on the shared server, open at that moment, holds a pass back
+ *   (the worker then runs another; a test that calls project() once cannot).
  *
  * Deno's test runner has no per-file say in --parallel, so the split is kept
- * here, in one list.
+ * here, in one list. The workspace is type-checked once first, as `deno check
+ * .` does (a cache hit after `deno task ok` or CI's own check), and neither
+ * run checks again. With arguments (`deno task test e2e/`, say), one run of
+ * `deno test` with them, one file at a time, checked as usual.
  */
 
 /** Run one file at a time, after the others: see above. */
 export const alone = [
-  "e2e",
   "fault_suite",
   "bench",
+  "e2e/breaker_test.ts",
+  "e2e/readiness_test.ts",
+  "e2e/alerts_test.ts",
+  "e2e/memory_test.ts",
   "dev",
   "worker/project_integration_test.ts",
   "worker/handle_command_integration_test.ts",
 ];
 
-async function denoTest(args: string[]): Promise<boolean> {
+async function deno(args: string[]): Promise<boolean> {
   const { success } = await new Deno.Command(Deno.execPath(), {
-    args: ["test", "--allow-all", ...args],
+    args,
     stdin: "inherit",
     stdout: "inherit",
     stderr: "inherit",
@@ -38,8 +47,13 @@ async function denoTest(args: string[]): Promise<boolean> {
 }
 
 if (import.meta.main) {
-  if (Deno.args.length > 0) Deno.exit(await denoTest(Deno.args) ? 0 : 1);
-  const shared = await denoTest(["--parallel", `--ignore=${alone.join(",")}`]);
-  const apart = await denoTest(alone);
+  if (Deno.args.length > 0) Deno.exit(await deno(["test", "--allow-all", ...Deno.args]) ? 0 : 1);
+  if (!await deno(["check", "."])) {
+    console.error("Cannot run the tests: the type check failed");
+    Deno.exit(1);
+  }
+  const test = ["test", "--allow-all", "--no-check"];
+  const shared = await deno([...test, "--parallel", `--ignore=${alone.join(",")}`]);
+  const apart = await deno([...test, ...alone]);
   if (!shared || !apart) Deno.exit(1);
 }
