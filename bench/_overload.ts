@@ -22,6 +22,8 @@ export interface OverloadFigures {
   otherwise: Record<string, number>;
   gatewayPeakMb: number;
   gatewayAfterMb: number;
+  /** Event-loop lag during the overload (runOverload()'s lagMs). */
+  lagMs: { gatewayMedian: number; gatewayWorst: number; client: number };
 }
 
 export async function runOverloadRow(system: System, catalog: Catalog): Promise<OverloadFigures> {
@@ -55,5 +57,6 @@ export async function runOverloadRow(system: System, catalog: Catalog): Promise<
     otherwise,
     gatewayPeakMb: Math.round(run.gatewayMb.peak),
     gatewayAfterMb: Math.round(run.gatewayMb.after),
+    lagMs: run.lagMs,
   };
 }

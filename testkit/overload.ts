@@ -6,6 +6,7 @@
  * schedule, answered or not), every answer kept as its client saw it.
  */
 import { residentMb } from "./distinct_documents.ts";
+import { scrapeMetrics } from "./metrics.ts";
 import type { ProcessName, Stack } from "@catalog/dev";
 
 /** One request, as its client saw it. */
@@ -130,6 +131,13 @@ export interface OverloadRun {
   answeredAfter: number;
   /** The gateway's RSS before the overload, its peak (sampled every 250 ms), and once it ended. */
   gatewayMb: { start: number; peak: number; after: number };
+  /**
+   * Event-loop lag during the overload, in ms: the gateway's (the p99 of each
+   * 250 ms between scrapes: their median and the worst) and this process's,
+   * which sends the load and times the answers (the p99 of a 10 ms timer's
+   * lateness), so that a latency can be told apart from the client's own.
+   */
+  lagMs: { gatewayMedian: number; gatewayWorst: number; client: number };
 }
 
 /** Measures the capacity, the latency at half of it, then offers factor × capacity. */
@@ -155,9 +163,20 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRun
   const gateway = async () => (await residentMb(stack, [process]))[process]!;
   const start = await gateway();
   let peak = start;
+  const gatewayLags: number[] = [];
   const sampling = setInterval(() => {
-    gateway().then((mb) => peak = Math.max(peak, mb), () => {});
+    scrapeMetrics(`${stack.healthUrl(process)}/metrics`).then((scrape) => {
+      peak = Math.max(peak, scrape.value("catalog_process_resident_memory_bytes") / 1024 / 1024);
+      gatewayLags.push(scrape.value("catalog_nodejs_eventloop_lag_p99_seconds") * 1000);
+    }, () => {});
   }, 250);
+  const clientLags: number[] = [];
+  let tick = performance.now();
+  const ticking = setInterval(() => {
+    const now = performance.now();
+    clientLags.push(Math.max(0, now - tick - 10));
+    tick = now;
+  }, 10);
   const offered = Math.round(capacity * (options.factor ?? 3));
   log(`offering ${offered}/s for ${seconds.overload} s`);
   const started = performance.now();
@@ -166,6 +185,7 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRun
     answers = await openLoop(offered, seconds.overload, (index) => send(`overload-${index}`));
   } finally {
     clearInterval(sampling);
+    clearInterval(ticking);
   }
   const answeredAfter = (performance.now() - started) / 1000;
   await new Promise((resolve) => setTimeout(resolve, options.settleMs ?? 3000));
@@ -176,5 +196,10 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRun
     answers,
     answeredAfter,
     gatewayMb: { start, peak, after: await gateway() },
+    lagMs: {
+      gatewayMedian: percentile(gatewayLags, 50),
+      gatewayWorst: percentile(gatewayLags, 100),
+      client: percentile(clientLags, 99),
+    },
   };
 }
