@@ -382,7 +382,8 @@ export function markdownOf(report: Report): string {
     "## 6. Overload",
     "",
     `createProduct mutations (variables, waiting until readable) at ${report.overload.offeredPerSecond}/s ` +
-    `for ${report.overload.seconds} s, open loop: three times the capacity measured just before ` +
+    `for ${report.overload.seconds} s, open loop, to the gateway with the default admission ` +
+    "bounds: three times the capacity measured just before through the other gateway " +
     `(${report.overload.capacityPerSecond}/s, a closed loop of 24).`,
     "",
     row([
@@ -406,6 +407,10 @@ export function markdownOf(report: Report): string {
       report.overload.gatewayPeakMb,
       report.overload.gatewayAfterMb,
     ]),
+    "",
+    `Event-loop lag during the overload: the gateway's p99 per 250 ms, median ` +
+    `${report.overload.lagMs.gatewayMedian} ms and worst ${report.overload.lagMs.gatewayWorst} ms; ` +
+    `the load generator's own p99 ${report.overload.lagMs.client} ms (it times every answer).`,
     "",
   ];
   return out.join("\n");

@@ -2,16 +2,18 @@
  * `deno task test`: every test, in two runs of `deno test`.
  *
  * Most tests work in a sandbox of their own (databases, a vhost, ports), and
- * assert what happened, not how fast: those run two files at a time
- * (`deno test --parallel`, one per core), which halves their time. The rest
- * run after them, one file at a time:
+ * assert what happened, not how fast: those run several files at a time
+ * (`deno test --parallel`, one more than the cores, since much of their time
+ * waits on a stack starting or on PostgreSQL; DENO_JOBS overrides it), which
+ * more than halves their time. The rest run after them, one file at a time:
  *
  * - those that measure latency, throughput or recovery, which a neighbour's
  *   load would change: the fault suite, the circuit breaker's refusal time,
  *   readiness (which also raises RabbitMQ's memory alarm, for every vhost),
- *   the alerts' firing, and the memory soak, which keeps both cores busy for
- *   a minute and more (the benchmark's smoke run measures too, but asserts
- *   only that each figure is there and sane, so it runs with the others);
+ *   and the memory soak, which keeps both cores busy for a minute and more
+ *   (the benchmark's smoke run measures too, but asserts only that each
+ *   figure is there and sane, so it runs with the others, as does the alerts'
+ *   test, which waits up to a minute for what takes seconds);
  * - those whose own process speaks gRPC (a service started in the test, or a
  *   client of one): Deno's node:http2 can abort a whole process inside
  *   nghttp2 when a session receives a GOAWAY (denoland/deno#36788), and a test
@@ -36,7 +38,6 @@ export const alone = [
   "fault_suite",
   "e2e/breaker_test.ts",
   "e2e/readiness_test.ts",
-  "e2e/alerts_test.ts",
   "e2e/memory_test.ts",
   "command/service_integration_test.ts",
   "query/service_integration_test.ts",
@@ -48,14 +49,15 @@ export const alone = [
   "e2e/batched_reads_test.ts",
   "e2e/commands_test.ts",
   "e2e/security_test.ts",
-  "dev",
+  "dev/main_integration_test.ts",
   "worker/project_integration_test.ts",
   "worker/handle_command_integration_test.ts",
 ];
 
-async function deno(args: string[]): Promise<boolean> {
+async function deno(args: string[], env: Record<string, string> = {}): Promise<boolean> {
   const { success } = await new Deno.Command(Deno.execPath(), {
     args,
+    env,
     stdin: "inherit",
     stdout: "inherit",
     stderr: "inherit",
@@ -70,7 +72,10 @@ if (import.meta.main) {
     Deno.exit(1);
   }
   const test = ["test", "--allow-all", "--no-check"];
-  const shared = await deno([...test, "--parallel", `--ignore=${alone.join(",")}`]);
+  const jobs = Deno.env.get("DENO_JOBS") || String(navigator.hardwareConcurrency + 1);
+  const shared = await deno([...test, "--parallel", `--ignore=${alone.join(",")}`], {
+    DENO_JOBS: jobs,
+  });
   const apart = await deno([...test, ...alone]);
   if (!shared || !apart) Deno.exit(1);
 }
