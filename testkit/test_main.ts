@@ -22,9 +22,10 @@
  *   of child processes over HTTP is safe beside others (a parallel run that
  *   held these too was aborted so, once);
  * - `deno task dev`'s test, which turns RabbitMQ's consistent-hash plugin off;
- * - those that assert what one projection pass takes: a transaction of another
- *   database on the shared server, open at that moment, holds a pass back
- *   (the worker then runs another; a test that calls project() once cannot).
+ * - those that call project() themselves and assert what one pass did: a
+ *   transaction of another database on the shared server, ending at that
+ *   moment, can hold a pass back (the worker then runs another; a test that
+ *   calls project() once cannot).
  *
  * Deno's test runner has no per-file say in --parallel, so the split is kept
  * here, in one list. The workspace is type-checked once first, as `deno check
@@ -52,6 +53,9 @@ export const alone = [
   "dev/main_integration_test.ts",
   "worker/project_integration_test.ts",
   "worker/handle_command_integration_test.ts",
+  "worker/rebuild_integration_test.ts",
+  "worker/retention_integration_test.ts",
+  "worker/verify_integration_test.ts",
 ];
 
 async function deno(args: string[], env: Record<string, string> = {}): Promise<boolean> {
