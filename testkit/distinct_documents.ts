@@ -1,5 +1,5 @@
 import { graphql, type ProcessName, type Stack } from "@catalog/dev";
-import { scrapeMetrics } from "./metrics.ts";
+import { type Scrape, scrapeMetrics } from "./metrics.ts";
 
 /** Options of sendDistinctDocuments(). */
 export interface DistinctDocumentsOptions {
@@ -62,6 +62,11 @@ export async function sendDistinctDocuments(
   };
 }
 
+/** A process's resident memory in MB, from a scrape of its own /metrics. */
+export function residentMbOf(scrape: Scrape): number {
+  return scrape.value("catalog_process_resident_memory_bytes") / 1024 / 1024;
+}
+
 /** Each process's resident memory in MB, as its own /metrics reports it. */
 export async function residentMb(
   stack: Stack,
@@ -69,7 +74,7 @@ export async function residentMb(
 ): Promise<Record<string, number>> {
   const entries = await Promise.all(processes.map(async (process) => {
     const scrape = await scrapeMetrics(`${stack.healthUrl(process)}/metrics`);
-    return [process, scrape.value("catalog_process_resident_memory_bytes") / 1024 / 1024] as const;
+    return [process, residentMbOf(scrape)] as const;
   }));
   return Object.fromEntries(entries);
 }

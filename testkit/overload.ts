@@ -5,7 +5,7 @@
  * of it, then a multiple of it offered open loop (each request leaves on
  * schedule, answered or not), every answer kept as its client saw it.
  */
-import { residentMb } from "./distinct_documents.ts";
+import { residentMbOf } from "./distinct_documents.ts";
 import { scrapeMetrics } from "./metrics.ts";
 import type { ProcessName, Stack } from "@catalog/dev";
 
@@ -168,13 +168,13 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRun
   const half = await openLoop(capacity / 2, seconds.half, (index) => probe(`half-${index}`));
   const halfP99 = percentile(half.filter((a) => a.kind === "product").map((a) => a.ms), 99);
 
-  const gateway = async () => (await residentMb(stack, [process]))[process]!;
-  const start = await gateway();
+  const scrapeGateway = () => scrapeMetrics(`${stack.healthUrl(process)}/metrics`);
+  const start = residentMbOf(await scrapeGateway());
   let peak = start;
   const gatewayLags: number[] = [];
   const sampling = setInterval(() => {
-    scrapeMetrics(`${stack.healthUrl(process)}/metrics`).then((scrape) => {
-      peak = Math.max(peak, scrape.value("catalog_process_resident_memory_bytes") / 1024 / 1024);
+    scrapeGateway().then((scrape) => {
+      peak = Math.max(peak, residentMbOf(scrape));
       gatewayLags.push(scrape.value("catalog_nodejs_eventloop_lag_p99_seconds") * 1000);
     }, () => {});
   }, 250);
@@ -203,7 +203,7 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRun
     offered,
     answers,
     answeredAfter,
-    gatewayMb: { start, peak, after: await gateway() },
+    gatewayMb: { start, peak, after: residentMbOf(await scrapeGateway()) },
     lagMs: {
       gatewayMedian: percentile(gatewayLags, 50),
       gatewayWorst: percentile(gatewayLags, 100),
